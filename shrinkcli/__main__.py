@@ -1,0 +1,3 @@
+from shrinkcli.cli import main
+
+main()

@@ -1,0 +1,60 @@
+"""Writing results without ever leaving a half-written file behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from shrinkcli.errors import UsageError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it into place on success only."""
+    target = Path(path)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {target}: folder {folder} does not exist; create it first")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def text_output(path: str | None) -> Iterator[IO[str]]:
+    """A text stream to ``path``, or stdout for None or '-'; files are written atomically."""
+    if path is None or path == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        yield fh
+
+
+def csv_lines(columns: dict[str, object]) -> Iterator[str]:
+    """CSV text for equal-length columns, floats as their shortest round-trip repr."""
+    names = list(columns)
+    yield ",".join(names) + "\n"
+    values = [_as_text(v) for v in columns.values()]
+    for row in zip(*values, strict=True):
+        yield ",".join(row) + "\n"
+
+
+def _as_text(column: object) -> list[str]:
+    import numpy as np
+
+    arr = np.asarray(column)
+    if arr.dtype.kind == "f":
+        return ["NA" if v != v else repr(v) for v in arr.tolist()]
+    return [str(v) for v in arr.tolist()]
