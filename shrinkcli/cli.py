@@ -6,8 +6,11 @@ that `shrink --help` starts instantly.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -20,40 +23,66 @@ app = typer.Typer(
 )
 
 _DATA = "Simulated data (the article's create_data)"
+_FILE = "Your own data (instead of simulating)"
 
-ObsPerCluster = Annotated[
-    int | None, typer.Option(help="Observations per cluster [10].", rich_help_panel=_DATA)
+# (name, type, help) of the flags that mirror create_data(); defaults live in Scenario.
+_DATA_FLAGS = [
+    ("obs_per_cluster", int, "Observations per cluster [10]."),
+    ("n_cluster", int, "Number of clusters [100]."),
+    ("intercept", float, "Population intercept [1]."),
+    ("beta", float, "Population slope of x [0.5]."),
+    ("sigma", float, "Residual standard deviation [1]."),
+    ("sd_int", float, "SD of the random intercepts [0.5]."),
+    ("sd_slope", float, "SD of the random slopes [0.25]."),
+    ("cor", float, "Correlation of the random effects [0]; R's cor=c is c/(sd_int*sd_slope)."),
+    ("balanced", float, "Fraction of rows kept, in (0, 1] [1]."),
+    ("seed", int, "R's set.seed value [888]."),
 ]
-NCluster = Annotated[
-    int | None, typer.Option(help="Number of clusters [100].", rich_help_panel=_DATA)
+_FILE_FLAGS = [
+    ("data", str, "CSV file to read instead of simulating."),
+    ("y", str, "Column of the response in --data (default y)."),
+    ("x", str, "Column of the predictor in --data (default x)."),
+    ("cluster", str, "Column of the cluster labels in --data (default cluster)."),
 ]
-Intercept = Annotated[
-    float | None, typer.Option(help="Population intercept [1].", rich_help_panel=_DATA)
-]
-Beta = Annotated[
-    float | None, typer.Option(help="Population slope of x [0.5].", rich_help_panel=_DATA)
-]
-Sigma = Annotated[
-    float | None, typer.Option(help="Residual standard deviation [1].", rich_help_panel=_DATA)
-]
-SdInt = Annotated[
-    float | None, typer.Option(help="SD of the random intercepts [0.5].", rich_help_panel=_DATA)
-]
-SdSlope = Annotated[
-    float | None, typer.Option(help="SD of the random slopes [0.25].", rich_help_panel=_DATA)
-]
-Cor = Annotated[
-    float | None,
-    typer.Option(
-        help="Correlation of random intercepts and slopes [0]. R's cor=c is c/(sd_int*sd_slope).",
-        rich_help_panel=_DATA,
-    ),
-]
-Balanced = Annotated[
-    float | None,
-    typer.Option(help="Fraction of rows kept, in (0, 1] [1].", rich_help_panel=_DATA),
-]
-Seed = Annotated[int | None, typer.Option(help="R's set.seed value [888].", rich_help_panel=_DATA)]
+
+
+def _options(spec: list[tuple[str, type, str]], panel: str) -> list[inspect.Parameter]:
+    return [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[kind | None, typer.Option(help=text, rich_help_panel=panel)],
+        )
+        for name, kind, text in spec
+    ]
+
+
+def data_options(*, files: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add the create_data flags (and --data/--y/--x/--cluster) to a command.
+
+    The command receives them gathered as ``source: dict`` so that every command
+    declares and validates them in one place.
+    """
+    extra = _options(_DATA_FLAGS, _DATA) + (_options(_FILE_FLAGS, _FILE) if files else [])
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        own = [
+            p
+            for p in inspect.signature(fn, eval_str=True).parameters.values()
+            if p.name != "source"
+        ]
+
+        @functools.wraps(fn)
+        def wrapper(**kwargs: Any) -> Any:
+            source = {p.name: kwargs.pop(p.name) for p in extra}
+            return fn(source=source, **kwargs)
+
+        wrapper.__signature__ = inspect.Signature(own + extra)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in own + extra}
+        return wrapper
+
+    return decorate
 
 
 def _version(value: bool) -> None:
@@ -72,14 +101,33 @@ def _root(
     """Make shrinkage (partial pooling) in mixed-effects models visible."""
 
 
-def _scenario(**flags: object):
-    from shrinkcli.scenario import Scenario
+def _load(source: dict[str, Any]):
+    """Simulate from the data flags, or read --data; returns ClusteredData."""
+    from shrinkcli.errors import UsageError
+    from shrinkcli.scenario import Scenario, flag
 
-    return Scenario().with_changes(**flags)
+    sim = {k: v for k, v in source.items() if k not in {"data", "y", "x", "cluster"}}
+    path = source.get("data")
+    if path is None:
+        named = [flag(k) for k in ("y", "x", "cluster") if source.get(k) is not None]
+        if named:
+            raise UsageError(f"{named[0]} names a column of --data FILE.csv; give --data too")
+        from shrinkcli.simulate import simulate as run_simulation
+
+        return run_simulation(Scenario().with_changes(**sim))
+    given = [flag(k) for k, v in sim.items() if v is not None]
+    if given:
+        raise UsageError(f"{given[0]} is a simulation flag and cannot be used with --data")
+    from shrinkcli.data import read_csv
+
+    cols = {k: source[k] for k in ("y", "x", "cluster") if source.get(k) is not None}
+    return read_csv(path, **cols)
 
 
 @app.command()
+@data_options(files=False)
 def simulate(
+    source: dict[str, Any],
     output: Annotated[
         str | None, typer.Option("--output", "-o", help="CSV file to write; '-' for stdout.")
     ] = None,
@@ -87,39 +135,54 @@ def simulate(
         str | None,
         typer.Option(help="Also write each cluster's true intercept and slope to this CSV."),
     ] = None,
-    obs_per_cluster: ObsPerCluster = None,
-    n_cluster: NCluster = None,
-    intercept: Intercept = None,
-    beta: Beta = None,
-    sigma: Sigma = None,
-    sd_int: SdInt = None,
-    sd_slope: SdSlope = None,
-    cor: Cor = None,
-    balanced: Balanced = None,
-    seed: Seed = None,
 ) -> None:
     """Write the simulated data (columns y, x, cluster) in R's row order."""
     from shrinkcli.output import csv_lines, text_output
-    from shrinkcli.simulate import simulate as run_simulation
 
-    scenario = _scenario(
-        obs_per_cluster=obs_per_cluster, n_cluster=n_cluster, intercept=intercept, beta=beta,
-        sigma=sigma, sd_int=sd_int, sd_slope=sd_slope, cor=cor, balanced=balanced, seed=seed,
-    )  # fmt: skip
-    data = run_simulation(scenario)
+    data = _load(source)
     if effects is not None:
+        cols = {"cluster": data.labels, "true_intercept": data.truth[:, 0]}
+        cols["true_slope"] = data.truth[:, 1]
         with text_output(effects) as fh:
-            fh.writelines(
-                csv_lines(
-                    {
-                        "cluster": data.labels,
-                        "true_intercept": data.truth[:, 0],
-                        "true_slope": data.truth[:, 1],
-                    }
-                )
-            )
+            fh.writelines(csv_lines(cols))
     with text_output(output) as fh:
         fh.writelines(csv_lines({"y": data.y, "x": data.x, "cluster": data.cluster}))
+
+
+@app.command()
+@data_options(files=True)
+def fit(
+    source: dict[str, Any],
+    ml: Annotated[bool, typer.Option("--ml", help="Fit by maximum likelihood, not REML.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout instead.")
+    ] = False,
+    estimates: Annotated[
+        str | None, typer.Option(help="Write the per-cluster estimates to this CSV.")
+    ] = None,
+    engine: Annotated[
+        str, typer.Option(help="Fitting engine: shrink (default) or statsmodels.")
+    ] = "shrink",
+) -> None:
+    """Fit y ~ x + (x | cluster) and print lme4's summary (or JSON)."""
+    import json
+
+    from shrinkcli.output import csv_lines, text_output
+    from shrinkcli.pipeline import fit_data
+    from shrinkcli.summary import estimates_columns, to_json, to_text
+
+    data = _load(source)
+    fits = fit_data(data, reml=not ml, engine=engine)
+    for message in fits.warnings:
+        print(f"shrink: warning: {message}", file=sys.stderr)
+    if estimates is not None:
+        with text_output(estimates) as fh:
+            fh.writelines(csv_lines(estimates_columns(fits, data.labels, data.truth)))
+    label = data.source if data.source != "simulated" else "simulated (create_data)"
+    if as_json:
+        print(json.dumps(to_json(fits, truth=data.truth, source=label), indent=2))
+    else:
+        sys.stdout.write(to_text(fits, truth=data.truth, source=label))
 
 
 def main(argv: list[str] | None = None) -> None:
