@@ -6,10 +6,11 @@ that `shrink --help` starts instantly.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import typer
@@ -44,39 +45,69 @@ _FILE_FLAGS = [
     ("x", str, "Column of the predictor in --data (default x)."),
     ("cluster", str, "Column of the cluster labels in --data (default cluster)."),
 ]
+_MODEL_FLAGS = [
+    ("ml", bool, "Fit by maximum likelihood instead of REML."),
+    ("engine", str, "Fitting engine: shrink (default) or statsmodels."),
+]
+_PICTURE = "Picture"
+_PICTURE_FLAGS = [
+    ("frames", int, "Frames of movement [60]."),
+    ("hold", int, "Frames holding the final state [60]."),
+    ("fps", float, "Frames per second [10]."),
+    ("width", int, "Width in pixels [600]."),
+    ("height", int, "Height in pixels [450]."),
+    ("ease", str, "Easing: linear (default), quad-in-out, cubic-in-out, sine-in-out, ..."),
+    ("ellipses", bool, "Draw contours of the fitted random-effect distribution."),
+    ("truth", bool, "Draw the true cluster effects (simulated data)."),
+    ("zoom", str, "baseline (the article's fixed window, default) or data (fit all points)."),
+    ("path", str, "straight (the article's, default) or pooling (every frame a real model)."),
+]
 
 
 def _options(spec: list[tuple[str, type, str]], panel: str) -> list[inspect.Parameter]:
-    return [
-        inspect.Parameter(
-            name,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=None,
-            annotation=Annotated[kind | None, typer.Option(help=text, rich_help_panel=panel)],
+    params = []
+    for name, kind, text in spec:
+        decls = [f"--{name.replace('_', '-')}"]
+        if kind is bool:
+            decls = [f"{decls[0]}/--no-{decls[0][2:]}"]
+        option = typer.Option(*decls, help=text, rich_help_panel=panel)
+        params.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[kind | None, option],
+            )
         )
-        for name, kind, text in spec
-    ]
+    return params
 
 
-def data_options(*, files: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Add the create_data flags (and --data/--y/--x/--cluster) to a command.
+_GROUPS = {
+    "data": (_DATA_FLAGS, _DATA),
+    "file": (_FILE_FLAGS, _FILE),
+    "model": (_MODEL_FLAGS, "Model"),
+    "picture": (_PICTURE_FLAGS, _PICTURE),
+}
 
-    The command receives them gathered as ``source: dict`` so that every command
-    declares and validates them in one place.
+
+def gathered(*groups: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add shared flag groups to a command, handed over as one dict ``flags``.
+
+    Every command declares the create_data flags (and the file, model and picture
+    flags) in one place; a flag that was not given arrives as None, so values
+    from a scenario file can fill it.
     """
-    extra = _options(_DATA_FLAGS, _DATA) + (_options(_FILE_FLAGS, _FILE) if files else [])
+    extra = [p for g in groups for p in _options(*_GROUPS[g])]
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         own = [
-            p
-            for p in inspect.signature(fn, eval_str=True).parameters.values()
-            if p.name != "source"
+            p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name != "flags"
         ]
 
         @functools.wraps(fn)
         def wrapper(**kwargs: Any) -> Any:
-            source = {p.name: kwargs.pop(p.name) for p in extra}
-            return fn(source=source, **kwargs)
+            flags = {p.name: kwargs.pop(p.name) for p in extra}
+            return fn(flags=flags, **kwargs)
 
         wrapper.__signature__ = inspect.Signature(own + extra)  # type: ignore[attr-defined]
         wrapper.__annotations__ = {p.name: p.annotation for p in own + extra}
@@ -101,33 +132,19 @@ def _root(
     """Make shrinkage (partial pooling) in mixed-effects models visible."""
 
 
-def _load(source: dict[str, Any]):
+def _load(flags: dict[str, Any]):
     """Simulate from the data flags, or read --data; returns ClusteredData."""
-    from shrinkcli.errors import UsageError
-    from shrinkcli.scenario import Scenario, flag
+    from shrinkcli.pipeline import load_data
+    from shrinkcli.simulate import simulate as run_simulation
 
-    sim = {k: v for k, v in source.items() if k not in {"data", "y", "x", "cluster"}}
-    path = source.get("data")
-    if path is None:
-        named = [flag(k) for k in ("y", "x", "cluster") if source.get(k) is not None]
-        if named:
-            raise UsageError(f"{named[0]} names a column of --data FILE.csv; give --data too")
-        from shrinkcli.simulate import simulate as run_simulation
-
-        return run_simulation(Scenario().with_changes(**sim))
-    given = [flag(k) for k, v in sim.items() if v is not None]
-    if given:
-        raise UsageError(f"{given[0]} is a simulation flag and cannot be used with --data")
-    from shrinkcli.data import read_csv
-
-    cols = {k: source[k] for k in ("y", "x", "cluster") if source.get(k) is not None}
-    return read_csv(path, **cols)
+    scenario, data = load_data(flags)
+    return data if data is not None else run_simulation(scenario)
 
 
 @app.command()
-@data_options(files=False)
+@gathered("data")
 def simulate(
-    source: dict[str, Any],
+    flags: dict[str, Any],
     output: Annotated[
         str | None, typer.Option("--output", "-o", help="CSV file to write; '-' for stdout.")
     ] = None,
@@ -139,7 +156,7 @@ def simulate(
     """Write the simulated data (columns y, x, cluster) in R's row order."""
     from shrinkcli.output import csv_lines, text_output
 
-    data = _load(source)
+    data = _load(flags)
     if effects is not None:
         cols = {"cluster": data.labels, "true_intercept": data.truth[:, 0]}
         cols["true_slope"] = data.truth[:, 1]
@@ -150,19 +167,15 @@ def simulate(
 
 
 @app.command()
-@data_options(files=True)
+@gathered("data", "file", "model")
 def fit(
-    source: dict[str, Any],
-    ml: Annotated[bool, typer.Option("--ml", help="Fit by maximum likelihood, not REML.")] = False,
+    flags: dict[str, Any],
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout instead.")
     ] = False,
     estimates: Annotated[
         str | None, typer.Option(help="Write the per-cluster estimates to this CSV.")
     ] = None,
-    engine: Annotated[
-        str, typer.Option(help="Fitting engine: shrink (default) or statsmodels.")
-    ] = "shrink",
 ) -> None:
     """Fit y ~ x + (x | cluster) and print lme4's summary (or JSON)."""
     import json
@@ -171,8 +184,8 @@ def fit(
     from shrinkcli.pipeline import fit_data
     from shrinkcli.summary import estimates_columns, to_json, to_text
 
-    data = _load(source)
-    fits = fit_data(data, reml=not ml, engine=engine)
+    data = _load(flags)
+    fits = fit_data(data, reml=not flags["ml"], engine=flags["engine"] or "shrink")
     for message in fits.warnings:
         print(f"shrink: warning: {message}", file=sys.stderr)
     if estimates is not None:
@@ -183,6 +196,58 @@ def fit(
         print(json.dumps(to_json(fits, truth=data.truth, source=label), indent=2))
     else:
         sys.stdout.write(to_text(fits, truth=data.truth, source=label))
+
+
+@app.command("run")
+@gathered("data", "file", "model", "picture")
+def run_command(
+    flags: dict[str, Any],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="File to write: .gif, .mp4 or .png (a still).")
+    ] = "shrinkage.gif",
+    scenario: Annotated[
+        str | None, typer.Option(help="Scenario TOML file; flags given here override it.")
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="Title drawn on the picture.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the fit summary as JSON on stdout.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no warnings.")] = False,
+) -> None:
+    """Simulate or read, fit, and animate each cluster's OLS estimate moving to the mixed one."""
+    import json
+
+    from shrinkcli.config import merge, read_scenario
+    from shrinkcli.pipeline import run_values
+    from shrinkcli.summary import to_json
+
+    values = merge(read_scenario(scenario) if scenario else {}, {**flags, "title": title})
+    with _progress(quiet, values) as progress:
+        result = run_values(values, output, progress)
+    if not quiet:
+        for message in result.fits.warnings:
+            print(f"shrink: warning: {message}", file=sys.stderr)
+    if as_json:
+        doc = to_json(result.fits, truth=result.data.truth, source=result.data.source)
+        doc["output"] = str(result.output)
+        print(json.dumps(doc, indent=2))
+    else:
+        print(result.output)
+
+
+@contextlib.contextmanager
+def _progress(quiet: bool, values: dict[str, Any]) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on stderr, only on a terminal and when not --quiet."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    total = (values.get("frames") or 60) + (values.get("hold") or 60)
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("rendering", total=total)
+        yield lambda done: bar.update(task, completed=done)
 
 
 def main(argv: list[str] | None = None) -> None:
