@@ -235,6 +235,65 @@ def run_command(
         print(result.output)
 
 
+@app.command()
+@gathered("data", "file", "model", "picture")
+def batch(
+    flags: dict[str, Any],
+    files: Annotated[list[str], typer.Argument(help="Scenario TOML files.", show_default=False)],
+    out_dir: Annotated[
+        str, typer.Option("--out-dir", "-d", help="Folder for the outputs (created if needed).")
+    ] = "shrink-out",
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", help="Parallel processes [number of cores].")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="gif, mp4 or png.")] = "gif",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the index as one JSON document on stdout.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")] = False,
+) -> None:
+    """Run many scenario files in parallel; flags given here override every file.
+
+    Writes, per scenario, the animation, NAME_estimates.csv and NAME_fit.json, and
+    DIR/index.json and DIR/index.csv. Exit code 1 if any scenario failed.
+    """
+    import json
+    from pathlib import Path
+
+    from shrinkcli.batch import plan, run_batch, write_index
+    from shrinkcli.errors import UsageError
+
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"--jobs {jobs} must be at least 1")
+    out = Path(out_dir)
+    given = {k: v for k, v in flags.items() if v is not None}
+    jobs_list = plan(files, out, fmt, given)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out-dir {out}: cannot create it ({exc.strerror})") from None
+    tell = sys.stderr.isatty() and not quiet
+
+    def on_done(row: dict[str, Any]) -> None:
+        if tell:
+            state = "ok" if row["status"] == "ok" else f"FAILED: {row['error']}"
+            print(f"  {row['name']}: {state} ({row['seconds']:.1f} s)", file=sys.stderr)
+
+    rows = run_batch(jobs_list, n_jobs=jobs, on_done=on_done)
+    index_json, index_csv = write_index(rows, out)
+    failed = [r for r in rows if r["status"] != "ok"]
+    if as_json:
+        print(json.dumps({"scenarios": rows, "index": [str(index_json), str(index_csv)]}, indent=2))
+    else:
+        for r in rows:
+            what = r["outputs"]["animation"] if r["status"] == "ok" else "FAILED"
+            print(f"{r['name']}\t{r['status']}\t{what}\t{r['seconds']:.2f}s")
+    for r in failed:
+        print(f"shrink: error: scenario {r['name']} ({r['file']}): {r['error']}", file=sys.stderr)
+    if failed:
+        sys.exit(1)
+
+
 @contextlib.contextmanager
 def _progress(quiet: bool, values: dict[str, Any]) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on stderr, only on a terminal and when not --quiet."""
