@@ -93,7 +93,21 @@ def read_scenario(path: str | Path) -> dict[str, Any]:
         out[key.replace("-", "_")] = value
     if "data" in out:  # a data file is found relative to the scenario file
         out["data"] = str(path.parent / out["data"])
+    _check_ranges(path, out)
     return out
+
+
+def _check_ranges(path: Path, values: dict[str, Any]) -> None:
+    """Values out of range are the file's error: say so with its name."""
+    from shrinkcli.draw import RenderSettings
+    from shrinkcli.pipeline import PICTURE_KEYS, SIM_KEYS
+    from shrinkcli.scenario import Scenario
+
+    try:
+        Scenario().with_changes(**{k: values[k] for k in SIM_KEYS if k in values})
+        RenderSettings(**{k: values[k] for k in PICTURE_KEYS if k in values})
+    except UsageError as exc:
+        raise UsageError(f"{path}: {exc}") from None
 
 
 def merge(file_values: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:
