@@ -48,6 +48,9 @@ def test_data_path_is_relative_to_the_file(tmp_path):
         ("ellipses = 1\n", ["key 'ellipses'", "true or false"]),
         ("frames = true\n", ["key 'frames'", "whole number"]),
         ("sd-int = nan\n", ["key 'sd-int'", "finite"]),
+        ("sd-int = -1\n", ["--sd-int", ">= 0"]),
+        ("balanced = 2\n", ["--balanced", "(0, 1]"]),
+        ('ease = "wobble"\n', ["--ease", "wobble"]),
         ('name = "a"\nsd-int = = 2\n', ["line 2", "syntax"]),
     ],
 )

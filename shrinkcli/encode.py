@@ -1,0 +1,405 @@
+"""Writing frames to GIF, MP4 or PNG, always through a temporary file.
+
+GIF: one global 255-colour palette for the whole animation (no colour flicker),
+built from a few sample frames; every later frame stores only the rectangle that
+changed, with unchanged pixels transparent (index 255), so moving points cost
+little and held frames cost a few bytes each. No dithering, so identical frames
+give identical bytes. MP4: H.264 in yuv420p with +faststart, streamed to the
+ffmpeg binary that imageio-ffmpeg ships. PNG: one still image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import struct
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+from PIL import GifImagePlugin, Image
+
+from shrinkcli.errors import ShrinkError, UsageError
+from shrinkcli.output import atomic_path
+
+Progress = Callable[[int], None] | None
+SUFFIXES = (".gif", ".mp4", ".png")
+TRANSPARENT = 255  # palette index kept free for "unchanged since the previous frame"
+_SPARE = (255, 0, 255)  # colour parked at the transparent index; never chosen (checked)
+
+
+def write_animation(
+    frames_iter: Iterable[np.ndarray],
+    path: str | Path,
+    *,
+    fps: float,
+    n_frames: int,
+    progress: Progress = None,
+) -> Path:
+    """Write (H, W, 3) uint8 RGB frames to ``path``; the suffix picks the format.
+
+    .gif and .mp4 get every frame at ``fps`` frames per second; .png gets the last
+    frame (the final state). ``progress(n_done)`` is called after each frame.
+    If ``frames_iter`` has a ``palette_sample()`` method (draw.FrameStream), the GIF
+    palette comes from it and frames are streamed; otherwise the GIF writer keeps
+    the frames in memory until the palette is known. Returns the path written.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UsageError(
+            f"cannot write {path.name!r}: the output file (-o) must end in .gif, .mp4 or .png"
+        )
+    if not 0 < fps <= 100:
+        raise UsageError(f"--fps {fps} must be a number above 0 and at most 100")
+    frames = _counted(iter(frames_iter), n_frames, progress)
+    with _gc_paused(), atomic_path(path) as tmp:
+        if suffix == ".gif":
+            sample = getattr(frames_iter, "palette_sample", None)
+            _write_gif(frames, tmp, fps=fps, n_frames=n_frames, sample=sample)
+        elif suffix == ".mp4":
+            _write_mp4(frames, tmp, fps=fps)
+        else:
+            last = None
+            for last in frames:  # noqa: B007 - the final state is the last frame
+                pass
+            _save_png(last, tmp)
+    return path
+
+
+def write_still(image: np.ndarray, path: str | Path) -> Path:
+    """Write one (H, W, 3) uint8 RGB image as PNG."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"cannot write {path.name!r} as a still: the file (-o) must end in .png")
+    with atomic_path(path) as tmp:
+        _save_png(image, tmp)
+    return path
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while frames stream through.
+
+    Drawing allocates many small objects per frame, which triggers collections
+    that walk every object matplotlib and numpy have made: on the default
+    baseline that took as long as the drawing itself. Reference counting still
+    frees everything; the collector's previous state is restored afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _counted(frames: Iterator[np.ndarray], n_frames: int, progress: Progress):
+    """Pass frames through, check their count and shape, report progress."""
+    shape = None
+    done = 0
+    for frame in frames:
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"frames must be (H, W, 3) uint8, got {frame.shape} {frame.dtype}")
+        if shape is None:
+            shape = frame.shape
+        elif frame.shape != shape:
+            raise ValueError(f"frame {done} is {frame.shape}, the first was {shape}")
+        done += 1
+        if done > n_frames:
+            raise ValueError(f"got more frames than n_frames={n_frames}")
+        yield frame
+        if progress is not None:
+            progress(done)
+    if done != n_frames:
+        raise ValueError(f"got {done} frames, expected n_frames={n_frames}")
+
+
+# ----------------------------------------------------------------------------- images
+
+
+def _rgba_base(frame: np.ndarray) -> np.ndarray | None:
+    """The contiguous (H, W, 4) array a frame is an RGB view of, if it is one."""
+    base = frame.base
+    if (
+        isinstance(base, np.ndarray)
+        and base.dtype == np.uint8
+        and base.ndim == 3
+        and base.shape == (*frame.shape[:2], 4)
+        and base.flags.c_contiguous
+        and frame.strides == (*base.strides[:2], 1)
+        and frame.__array_interface__["data"][0] == base.__array_interface__["data"][0]
+    ):
+        return base
+    return None
+
+
+def _to_pil(frame: np.ndarray) -> Image.Image:
+    """An RGB Pillow image of a frame, without a slow strided copy when possible."""
+    base = _rgba_base(frame)
+    h, w = frame.shape[:2]
+    if base is not None:
+        return Image.frombytes("RGB", (w, h), base, "raw", "RGBX")
+    return Image.frombytes("RGB", (w, h), np.ascontiguousarray(frame), "raw", "RGB")
+
+
+def _as_u32(frame: np.ndarray) -> np.ndarray:
+    """(H, W) uint32 packing R | G << 8 | B << 16 of a frame's colours, to compare fast."""
+    base = _rgba_base(frame)
+    if base is not None and np.little_endian:  # RGBA bytes read as uint32: A B G R
+        return base.view(np.uint32)[:, :, 0] & np.uint32(0x00FFFFFF)
+    f = frame.astype(np.uint32)
+    return f[:, :, 0] | (f[:, :, 1] << 8) | (f[:, :, 2] << 16)
+
+
+def _save_png(image: np.ndarray | None, tmp: Path) -> None:
+    if image is None:
+        raise ValueError("no frame to write")
+    _to_pil(np.asarray(image)).save(tmp, format="PNG", optimize=False, compress_level=6)
+
+
+# ----------------------------------------------------------------------------- GIF
+
+
+def gif_delays(n_frames: int, fps: float) -> list[int]:
+    """Per-frame delays in hundredths of a second (GIF's unit), summing to n/fps.
+
+    With fps = 10 every delay is 10 (100 ms); for fps that do not divide 100 the
+    rounding is spread so the total time stays right.
+    """
+    ticks = [round(100 * i / fps) for i in range(n_frames + 1)]
+    return [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
+
+
+def build_palette(samples: list[np.ndarray]) -> Image.Image:
+    """A 'P' image whose palette has 255 colours for these frames (index 255 spare).
+
+    The commonest colour (the background) and, if they fit, every colour of the
+    samples are kept exactly; otherwise Pillow's median cut chooses the rest from
+    the non-background pixels, so the palette is spent where the picture is.
+    """
+    packed = np.concatenate([_as_u32(s).ravel() for s in samples])
+    values, counts = np.unique(packed[:: max(1, packed.size // 200_000)], return_counts=True)
+    background = values[np.argmax(counts)]
+    rest = packed[packed != background]
+    rest = rest[:: max(1, rest.size // 250_000)]  # a spread-out subsample is plenty
+    uniq = np.unique(rest)
+    rgb = _unpack(np.concatenate([[background], uniq]))
+    if len(rgb) > 255:  # median cut time grows fast with pixels; 50k keep the same quality
+        pixels = _unpack(rest[:: max(1, rest.size // 50_000)])
+        strip = Image.frombytes("RGB", (len(pixels), 1), pixels.astype(np.uint8).tobytes())
+        q = strip.quantize(colors=254, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        cut = np.array(q.getpalette()[: 3 * 254], dtype=np.uint8).reshape(-1, 3)
+        rgb = np.concatenate([_unpack(np.array([background])), cut])
+    table = np.zeros((256, 3), dtype=np.uint8)
+    table[:] = _SPARE
+    table[: len(rgb)] = rgb
+    pal = Image.new("P", (1, 1))
+    pal.putpalette(table.tobytes())
+    return pal
+
+
+def _unpack(packed: np.ndarray) -> np.ndarray:
+    """(N,) colours packed by _as_u32 -> (N, 3) uint8 RGB."""
+    packed = np.asarray(packed, dtype=np.uint32)
+    return np.stack([packed & 255, (packed >> 8) & 255, (packed >> 16) & 255], 1).astype(np.uint8)
+
+
+class _Quantizer:
+    """Exact nearest-colour mapping to a palette, memoised in a lookup table.
+
+    Pillow's quantize(palette=...) looks colours up at reduced precision and can
+    map the background to a near neighbour; this maps every colour to its truly
+    nearest palette entry (RGB distance), so palette colours stay exact.
+    """
+
+    def __init__(self, palette: Image.Image) -> None:
+        table = np.array(palette.getpalette()[: 3 * 256], dtype=np.float32).reshape(-1, 3)
+        self.table = table[:TRANSPARENT]
+        self.norms = (self.table**2).sum(axis=1)
+        self.lut = np.full(1 << 24, TRANSPARENT, dtype=np.uint8)  # TRANSPARENT = unknown
+
+    def __call__(self, packed: np.ndarray) -> np.ndarray:
+        """Palette indices of colours packed by _as_u32 (any shape)."""
+        idx = np.take(self.lut, packed)
+        unknown = idx == TRANSPARENT
+        if unknown.any():
+            new = np.unique(packed[unknown])
+            rgb = _unpack(new).astype(np.float32)
+            for lo in range(0, len(new), 8192):
+                chunk = rgb[lo : lo + 8192]
+                # |c - p|^2 - |c|^2: integers below 2^24, so exact in float32; three outer
+                # products rather than a matmul, which would wake BLAS threads that spin
+                t = self.table
+                cross = np.multiply.outer(chunk[:, 0], t[:, 0])
+                cross += np.multiply.outer(chunk[:, 1], t[:, 1])
+                cross += np.multiply.outer(chunk[:, 2], t[:, 2])
+                dist = self.norms[None] - 2.0 * cross
+                self.lut[new[lo : lo + 8192]] = dist.argmin(axis=1)
+            idx = np.take(self.lut, packed)
+        return idx
+
+
+def _gif_header(width: int, height: int, palette: Image.Image) -> bytes:
+    table = bytes(palette.getpalette()[:768])
+    screen = struct.pack("<HHBBB", width, height, 0xF7, 0, 0)  # global table of 256
+    loop = b"!\xff\x0bNETSCAPE2.0\x03\x01" + struct.pack("<H", 0) + b"\x00"  # loop forever
+    return b"GIF89a" + screen + table + loop
+
+
+def _gif_frame(
+    indices: np.ndarray, offset: tuple[int, int], delay: int, transparent: bool
+) -> bytes:
+    """Graphic control + image descriptor + LZW data for one (part of a) frame."""
+    im = Image.frombytes(
+        "P", (indices.shape[1], indices.shape[0]), np.ascontiguousarray(indices).tobytes()
+    )
+    params = {"duration": delay * 10, "disposal": 1}
+    if transparent:
+        params["transparency"] = TRANSPARENT
+    return b"".join(GifImagePlugin.getdata(im, offset=offset, **params))
+
+
+def _write_gif(
+    frames: Iterator[np.ndarray],
+    tmp: Path,
+    *,
+    fps: float,
+    n_frames: int,
+    sample: Callable[[], list[np.ndarray]] | None,
+) -> None:
+    if fps > 50:
+        raise UsageError(
+            f"--fps {fps:g} is too fast for a GIF (browsers slow down delays "
+            "under 0.02 s); use --fps 50 or less, or write .mp4"
+        )
+    if sample is not None:
+        palette = build_palette(sample())
+    else:
+        held = list(frames)
+        if not held:
+            raise ValueError("no frames to write")
+        step = max(1, len(held) // 6)
+        palette = build_palette(held[::step] + [held[-1]])
+        frames = iter(held)
+    quantize = _Quantizer(palette)
+    delays = gif_delays(n_frames, fps)
+    with open(tmp, "wb") as fh:
+        prev_rgb = prev_idx = prev_frame = None
+        for i, frame in enumerate(frames):
+            if frame is prev_frame:  # the renderer repeats a held frame as the same array
+                one = np.full((1, 1), TRANSPARENT, np.uint8)
+                fh.write(_gif_frame(one, (0, 0), delays[i], transparent=True))
+                continue
+            prev_frame = frame
+            rgb = _as_u32(frame)
+            if prev_rgb is None:
+                h, w = frame.shape[:2]
+                fh.write(_gif_header(w, h, palette))
+                prev_rgb, prev_idx = rgb, quantize(rgb)
+                fh.write(_gif_frame(prev_idx, (0, 0), delays[0], transparent=False))
+                continue
+            changed = rgb != prev_rgb
+            rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+            if rows.size == 0:  # a held frame: one transparent pixel keeps the frame count
+                one = np.full((1, 1), TRANSPARENT, np.uint8)
+                fh.write(_gif_frame(one, (0, 0), delays[i], transparent=True))
+                continue
+            y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+            moved = changed[y0:y1, x0:x1]  # quantise only the pixels whose colour changed
+            idx = quantize(rgb[y0:y1, x0:x1][moved])
+            old = prev_idx[y0:y1, x0:x1]  # a view: updated in place below
+            new = np.full(moved.shape, TRANSPARENT, np.uint8)
+            new[moved] = np.where(idx == old[moved], TRANSPARENT, idx)
+            old[moved] = idx
+            prev_rgb = rgb
+            fh.write(_gif_frame(new, (x0, y0), delays[i], transparent=True))
+        if prev_rgb is None:
+            raise ValueError("no frames to write")
+        fh.write(b";")
+
+
+# ----------------------------------------------------------------------------- MP4
+
+
+def _write_mp4(frames: Iterator[np.ndarray], tmp: Path, *, fps: float) -> None:
+    import imageio_ffmpeg
+
+    first = next(frames, None)
+    if first is None:
+        raise ValueError("no frames to write")
+    h, w = first.shape[:2]
+    if w % 2 or h % 2:
+        raise UsageError(
+            f"MP4 (H.264, yuv420p) needs an even width and height, got {w}x{h}; "
+            "pass even --width and --height values"
+        )
+    rate = Fraction(fps).limit_denominator(1001)
+    use_rgba = _rgba_base(first) is not None
+    cmd = [
+        imageio_ffmpeg.get_ffmpeg_exe(),
+        "-y",
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgba" if use_rgba else "rgb24",
+        "-s",
+        f"{w}x{h}",
+        "-r",
+        f"{rate.numerator}/{rate.denominator}",
+        "-i",
+        "-",
+        "-an",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "medium",
+        "-crf",
+        "20",
+        "-pix_fmt",
+        "yuv420p",
+        "-movflags",
+        "+faststart",
+        "-fflags",
+        "+bitexact",
+        "-f",
+        "mp4",
+        str(tmp),
+    ]
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            for frame in _chain(first, frames):
+                data = _rgba_base(frame) if use_rgba else np.ascontiguousarray(frame)
+                if data is None:  # a plain RGB array among RGBA views: add the alpha
+                    data = np.dstack([frame, np.full(frame.shape[:2], 255, np.uint8)])
+                try:
+                    proc.stdin.write(memoryview(np.ascontiguousarray(data)).cast("B"))
+                except BrokenPipeError:
+                    break  # ffmpeg stopped; its message is reported below
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
+            code = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        if code != 0:
+            err.seek(0)
+            lines = err.read().decode(errors="replace").strip().splitlines()
+            raise ShrinkError(
+                f"ffmpeg could not write the MP4 (exit {code}): "
+                + (lines[-1] if lines else "no message")
+            )
+
+
+def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    yield first
+    yield from rest

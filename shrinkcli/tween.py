@@ -1,0 +1,214 @@
+"""Easing and frame interpolation: small pure functions in the spirit of tweenr.
+
+A :class:`Frames` holds where the moving points are in every frame of the
+animation. Frames ``0 .. frames-1`` are the movement (frame 0 is the start,
+frame ``frames-1`` the end) and the ``hold`` frames after them repeat the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from shrinkcli.errors import UsageError
+
+Easing = Callable[[np.ndarray], np.ndarray]
+
+
+def linear(t: np.ndarray) -> np.ndarray:
+    """Constant speed."""
+    return np.asarray(t, dtype=float)
+
+
+def quad_in_out(t: np.ndarray) -> np.ndarray:
+    """Accelerate then decelerate, quadratically."""
+    t = np.asarray(t, dtype=float)
+    return np.where(t < 0.5, 2 * t * t, 1 - 2 * (1 - t) ** 2)
+
+
+def cubic_in_out(t: np.ndarray) -> np.ndarray:
+    """Accelerate then decelerate, cubically."""
+    t = np.asarray(t, dtype=float)
+    return np.where(t < 0.5, 4 * t**3, 1 - 4 * (1 - t) ** 3)
+
+
+def sine_in_out(t: np.ndarray) -> np.ndarray:
+    """Accelerate then decelerate along half a cosine."""
+    t = np.asarray(t, dtype=float)
+    return (1 - np.cos(np.pi * t)) / 2
+
+
+def cubic_out(t: np.ndarray) -> np.ndarray:
+    """Start fast and settle slowly into the end."""
+    t = np.asarray(t, dtype=float)
+    return 1 - (1 - t) ** 3
+
+
+def exponential_in_out(t: np.ndarray) -> np.ndarray:
+    """Very slow at both ends, fast in the middle (tweenr's 'exponential-in-out')."""
+    t = np.asarray(t, dtype=float)
+    lo = np.power(2.0, 20 * t - 10) / 2
+    hi = 1 - np.power(2.0, -20 * t + 10) / 2
+    out = np.where(t < 0.5, lo, hi)
+    return np.where(t <= 0, 0.0, np.where(t >= 1, 1.0, out))
+
+
+EASINGS: dict[str, Easing] = {
+    "linear": linear,
+    "quad-in-out": quad_in_out,
+    "cubic-in-out": cubic_in_out,
+    "sine-in-out": sine_in_out,
+    "cubic-out": cubic_out,
+    "exponential-in-out": exponential_in_out,
+}
+
+
+def easing(name: str) -> Easing:
+    """The easing function called ``name`` (see :data:`EASINGS`)."""
+    try:
+        return EASINGS[name]
+    except KeyError:
+        choices = ", ".join(EASINGS)
+        raise UsageError(f"--ease {name!r} is not known; use one of {choices}") from None
+
+
+@dataclass(frozen=True, eq=False)
+class Frames:
+    """Moving-point positions per frame.
+
+    positions: (F, G, 2) intercept and slope of every cluster's moving point.
+    progress: (F,) in [0, 1], eased; drives the colour change (0 = by-cluster, 1 = mixed).
+    kappa: (F,) the covariance scale of each frame on the pooling path, else None.
+    n_move: how many of the F frames are movement; the rest hold the end.
+    """
+
+    positions: np.ndarray
+    progress: np.ndarray
+    kappa: np.ndarray | None
+    n_move: int
+
+    def __post_init__(self) -> None:
+        for name in ("positions", "progress", "kappa"):
+            value = getattr(self, name)
+            if value is not None:
+                value = np.array(value, dtype=float)  # a private, read-only copy
+                value.setflags(write=False)
+                object.__setattr__(self, name, value)
+        if self.positions.ndim != 3 or self.positions.shape[2] != 2:
+            raise ValueError(f"positions must be (F, G, 2), got {self.positions.shape}")
+        n = self.positions.shape[0]
+        if self.progress.shape != (n,):
+            raise ValueError(f"progress must be ({n},), got {self.progress.shape}")
+        if self.kappa is not None and self.kappa.shape != (n,):
+            raise ValueError(f"kappa must be ({n},), got {self.kappa.shape}")
+        if not 1 <= self.n_move <= n:
+            raise ValueError(f"n_move must be in 1..{n}, got {self.n_move}")
+
+    @property
+    def n_frames(self) -> int:
+        return self.positions.shape[0]
+
+    @property
+    def n_clusters(self) -> int:
+        return self.positions.shape[1]
+
+
+def eased_progress(*, frames: int, hold: int, ease: str) -> np.ndarray:
+    """(frames + hold,) progress: eased 0 -> 1 over ``frames`` frames, then 1 held."""
+    _check_counts(frames, hold)
+    t = np.arange(frames, dtype=float) / (frames - 1)
+    p = np.clip(easing(ease)(t), 0.0, 1.0)
+    p[0], p[-1] = 0.0, 1.0
+    return np.concatenate([p, np.ones(hold)])
+
+
+def straight_frames(
+    start: np.ndarray, end: np.ndarray, *, frames: int, hold: int, ease: str = "linear"
+) -> Frames:
+    """Straight lines from ``start`` (G, 2) to ``end`` (G, 2), as the article draws them.
+
+    A cluster whose start has a NaN (no OLS slope) sits at its end from the first frame.
+    """
+    start, end = _as_points(start, "start"), _as_points(end, "end")
+    if start.shape != end.shape:
+        raise ValueError(f"start {start.shape} and end {end.shape} differ in shape")
+    start = np.where(np.isnan(start).any(axis=1, keepdims=True), end, start)
+    p = eased_progress(frames=frames, hold=hold, ease=ease)
+    positions = start[None] + p[:, None, None] * (end - start)[None]
+    positions[frames - 1 :] = end  # exact, not start + 1 * (end - start)
+    return Frames(positions=positions, progress=p, kappa=None, n_move=frames)
+
+
+def path_frames(
+    path: np.ndarray, kappas: np.ndarray, *, frames: int, hold: int, ease: str = "linear"
+) -> Frames:
+    """Follow a precomputed pooling path.
+
+    path: (K, G, 2) cluster estimates at K values of the covariance scale ``kappas``
+    (K,), from huge (no pooling, the OLS estimates) to 1 (the fitted model). Eased
+    progress runs along the K samples, interpolating linearly between neighbours
+    (and geometrically in kappa). A sample with a NaN takes the cluster's end.
+    """
+    path = np.asarray(path, dtype=float)
+    kappas = np.asarray(kappas, dtype=float)
+    if path.ndim != 3 or path.shape[2] != 2 or path.shape[0] < 2:
+        raise ValueError(f"path must be (K >= 2, G, 2), got {path.shape}")
+    if kappas.shape != path.shape[:1] or not np.all(kappas > 0):
+        raise ValueError(f"kappas must be ({path.shape[0]},) positive numbers")
+    end = path[-1]
+    if np.isnan(end).any():
+        raise ValueError("the last sample of the pooling path (the fitted model) has NaN")
+    path = np.where(np.isnan(path).any(axis=2, keepdims=True), end[None], path)
+    p = eased_progress(frames=frames, hold=hold, ease=ease)
+    s = p * (path.shape[0] - 1)
+    i = np.minimum(np.floor(s).astype(int), path.shape[0] - 2)
+    w = (s - i)[:, None, None]
+    positions = (1 - w) * path[i] + w * path[i + 1]
+    positions[frames - 1 :] = end
+    positions[0] = path[0]
+    log_k = np.log(kappas)
+    kappa = np.exp((1 - w[:, 0, 0]) * log_k[i] + w[:, 0, 0] * log_k[i + 1])
+    kappa[frames - 1 :] = kappas[-1]
+    kappa[0] = kappas[0]
+    return Frames(positions=positions, progress=p, kappa=kappa, n_move=frames)
+
+
+def to_long(frames: Frames, clusters: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The tweenr-like long table: one row per frame and cluster.
+
+    Columns frame (1-based, as tweenr), phase ("move" or "hold"), cluster (the labels
+    given, else 1..G), x (intercept), y (slope), plus progress and kappa (if any).
+    """
+    n, g = frames.n_frames, frames.n_clusters
+    labels = np.arange(1, g + 1) if clusters is None else np.asarray(clusters)
+    if labels.shape != (g,):
+        raise ValueError(f"clusters must have {g} labels, got {labels.shape}")
+    frame = np.repeat(np.arange(1, n + 1), g)
+    phase = np.where(np.arange(n) < frames.n_move, "move", "hold")
+    out = {
+        "frame": frame,
+        "phase": np.repeat(phase, g),
+        "cluster": np.tile(labels, n),
+        "x": frames.positions[:, :, 0].reshape(-1).copy(),
+        "y": frames.positions[:, :, 1].reshape(-1).copy(),
+        "progress": np.repeat(frames.progress, g),
+    }
+    if frames.kappa is not None:
+        out["kappa"] = np.repeat(frames.kappa, g)
+    return out
+
+
+def _check_counts(frames: int, hold: int) -> None:
+    if int(frames) != frames or frames < 2:
+        raise UsageError(f"--frames {frames} is too few; use at least 2 movement frames")
+    if int(hold) != hold or hold < 0:
+        raise UsageError(f"--hold {hold} must be a whole number >= 0")
+
+
+def _as_points(a: np.ndarray, name: str) -> np.ndarray:
+    a = np.asarray(a, dtype=float)
+    if a.ndim != 2 or a.shape[1] != 2:
+        raise ValueError(f"{name} must be (G, 2), got {a.shape}")
+    return a
