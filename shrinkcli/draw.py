@@ -225,7 +225,9 @@ def _ellipses(picture: Picture, n: int = 181) -> list[np.ndarray]:
 
 
 def format_kappa(kappa: float) -> str:
-    """The kappa label: '10,000', '316', '3.16', '1'."""
+    """The kappa label: '∞ (no pooling)', '10,000', '316', '3.16', '1'."""
+    if math.isinf(kappa):
+        return "∞ (no pooling)"
     if kappa >= 100:
         return f"{kappa:,.0f}"
     return f"{kappa:.3g}"
@@ -602,8 +604,9 @@ class Scene:
             self.kappa_text.set_text(f"κ = {format_kappa(float(kappa))}")
             self.fig.draw_artist(self.kappa_text)
             x0, x1, y = self.dial
-            top = math.log(self.kappa_max) if self.kappa_max > 1 else 1.0
-            frac = min(1.0, max(0.0, 1 - math.log(max(float(kappa), 1.0)) / top))
+            # the knob shows how far along the path the frame is: the pipeline spaces
+            # kappa so that equal steps of progress are equal amounts of movement
+            frac = min(1.0, max(0.0, float(progress)))
             self.knob.set_data([x0 + frac * (x1 - x0)], [y])
             self.fig.draw_artist(self.knob)
         # An (H, W, 3) view into a copy of the RGBA buffer: a contiguous copy is ~40x

@@ -23,7 +23,7 @@ SIM_KEYS = ("obs_per_cluster", "n_cluster", "intercept", "beta", "sigma", "sd_in
 COLUMN_KEYS = ("y", "x", "cluster")
 PICTURE_KEYS = ("frames", "hold", "fps", "width", "height", "ease", "ellipses", "truth", "zoom",
                 "path")  # fmt: skip
-KAPPA_START = 1e4  # on the pooling path: prior variance 10^4 times the fitted one
+KAPPA_START = 1e8  # pooling path: beyond this the models are no-pooling to the eye
 
 
 @dataclass(frozen=True)
@@ -122,19 +122,46 @@ def run_values(values: dict[str, Any], output: str | Path | None, progress=None)
 
 def make_frames(data, fits, settings):
     """The moving points: the article's straight lines, or the real pooling path."""
-    import numpy as np
-
     from shrinkcli.tween import path_frames, straight_frames
 
     if settings.path == "straight":
         return straight_frames(
             fits.ols, fits.mixed, frames=settings.frames, hold=settings.hold, ease=settings.ease
         )
+    kappas, path = pooling_path_frames(data, fits, settings.frames)
+    return path_frames(path, kappas, frames=settings.frames, hold=settings.hold, ease=settings.ease)
+
+
+def pooling_path_frames(data, fits, n: int):
+    """n models along the pooling path, spaced so that every step moves the points equally.
+
+    The first is the no-pooling model (kappa = infinity: each cluster's OLS line),
+    the last the fitted model (kappa = 1). In between, the random-effect
+    covariance is the fitted one times kappa; kappa is chosen by inverting the
+    path's average distance travelled (measured on a dense grid), because on a
+    plain log scale nearly all the movement happens in the last few frames.
+    """
+    import numpy as np
+
     from shrinkcli.fit import pooling_path, sufficient_stats
 
-    kappas = np.geomspace(KAPPA_START, 1.0, max(settings.frames, 2))
-    path = pooling_path(sufficient_stats(data), fits, kappas)
-    return path_frames(path, kappas, frames=settings.frames, hold=settings.hold, ease=settings.ease)
+    stats = sufficient_stats(data)
+    dense_k = np.geomspace(KAPPA_START, 1.0, 241)
+    dense = pooling_path(stats, fits, dense_k)
+    ols = np.where(np.isfinite(fits.ols), fits.ols, dense[0])  # no OLS line: largest kappa
+    dense = np.concatenate([ols[None], dense])
+    scale = np.nanstd(ols, axis=0) + 1e-12  # intercepts and slopes on comparable scales
+    step = np.linalg.norm(np.diff(dense, axis=0) / scale, axis=2).mean(axis=1)
+    travelled = np.concatenate([[0.0], np.cumsum(step)])
+    total = travelled[-1]
+    if n < 3 or total <= 0:
+        return np.array([np.inf, 1.0]), dense[[0, -1]]
+    log_k = np.concatenate([[np.log(KAPPA_START) + 1.0], np.log(dense_k)])
+    targets = np.linspace(0.0, total, n)[1:-1]
+    kappas = np.exp(np.interp(targets, travelled, log_k))
+    middle = pooling_path(stats, fits, kappas)
+    path = np.concatenate([ols[None], middle, fits.mixed[None]])
+    return np.concatenate([[np.inf], kappas, [1.0]]), path
 
 
 def draw_to_file(picture, frames, settings, output: str | Path, progress=None) -> Path:

@@ -41,7 +41,7 @@ def test_batch_writes_every_output_and_index_row(six):
         assert row["status"] == "ok" and entry["status"] == "ok"
         gif = Image.open(row["animation"])
         assert gif.size == (200, 150) and gif.n_frames == 4
-        est = list(csv.DictReader(open(row["estimates"])))
+        est = list(csv.DictReader(Path(row["estimates"]).read_text().splitlines()))
         fit = json.loads(Path(row["summary"]).read_text())
         assert len(est) == fit["n_clusters"] == int(row["n_clusters"])
         assert float(row["criterion"]) == pytest.approx(fit["criterion"])
@@ -56,7 +56,6 @@ def test_batch_writes_every_output_and_index_row(six):
 
 def test_batch_fits_match_lme4_references(six):
     import pandas as pd
-
     from conftest import REFERENCE
 
     out, _ = six
@@ -95,7 +94,11 @@ def test_data_flags_override_every_file(cli, tmp_path):
 
 @pytest.mark.parametrize(
     "text,message",
-    [("sd-int = -1\n", "--sd-int"), ("frames = 'many'\n", "key 'frames'"), ("bogus = 1\n", "bogus")],
+    [
+        ("sd-int = -1\n", "--sd-int"),
+        ("frames = 'many'\n", "key 'frames'"),
+        ("bogus = 1\n", "bogus"),
+    ],
 )
 def test_malformed_scenarios_stop_the_batch_with_exit_2(cli, tmp_path, text, message):
     bad = tmp_path / "bad.toml"

@@ -1,0 +1,177 @@
+"""The whole chain: `shrink run` and the library call behind it, read back from the files."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from shrinkcli.draw import RenderSettings, data_to_pixel
+from shrinkcli.errors import UsageError
+from shrinkcli.pipeline import make_frames, make_picture, pooling_path_frames, run
+from shrinkcli.scenario import Scenario
+
+QUICK = ["--frames", "4", "--hold", "2", "--width", "240", "--height", "180"]
+
+
+def test_library_call_returns_fits_and_output(tmp_path):
+    result = run(Scenario(), output=tmp_path / "a.gif",
+                 settings=RenderSettings(frames=3, hold=1, width=200, height=150))  # fmt: skip
+    assert result.output == tmp_path / "a.gif" and result.output.exists()
+    assert result.fits.mixed.shape == (100, 2) and result.seconds > 0
+    assert abs(result.fits.criterion - 3012.189508088) < 1e-6
+    no_file = run(Scenario(obs_per_cluster=3), output=None)
+    assert no_file.output is None and no_file.data.n_obs == 300
+
+
+def test_first_and_last_frames_are_the_ols_and_mixed_estimates():
+    result = run(Scenario(), output=None)
+    frames = make_frames(result.data, result.fits, RenderSettings())
+    assert frames.n_frames == 120
+    np.testing.assert_array_equal(frames.positions[0], result.fits.ols)
+    np.testing.assert_array_equal(frames.positions[59], result.fits.mixed)
+    np.testing.assert_array_equal(frames.positions[-1], result.fits.mixed)
+
+
+def test_pooling_path_runs_from_no_pooling_to_the_fit_in_even_steps():
+    result = run(Scenario(balanced=0.5, sd_slope=0.5, sigma=0.25), output=None)
+    kappas, path = pooling_path_frames(result.data, result.fits, 60)
+    assert np.isinf(kappas[0]) and kappas[-1] == 1.0 and np.all(np.diff(kappas) < 0)
+    ols_ok = np.isfinite(result.fits.ols).all(axis=1)
+    np.testing.assert_array_equal(path[0][ols_ok], result.fits.ols[ols_ok])
+    np.testing.assert_allclose(path[-1], result.fits.mixed, atol=1e-12)
+    scale = np.nanstd(result.fits.ols, axis=0)
+    steps = np.linalg.norm(np.diff(path, axis=0) / scale, axis=2).mean(axis=1)
+    assert steps.max() < 1.5 * steps.mean()  # no step is much larger than the average
+    # every intermediate frame is a real model: re-solving at its kappa gives the same points
+    from shrinkcli.fit import pooling_path, sufficient_stats
+
+    again = pooling_path(sufficient_stats(result.data), result.fits, kappas[1:-1])
+    np.testing.assert_allclose(again, path[1:-1], atol=1e-12)
+
+
+def test_pixels_of_the_last_frame_sit_on_the_mixed_estimates(tmp_path):
+    settings = RenderSettings(frames=3, hold=1)
+    result = run(Scenario(), output=tmp_path / "a.gif", settings=settings)
+    picture = make_picture(result.data, result.fits)
+    gif = Image.open(result.output)
+    gif.seek(gif.n_frames - 1)
+    rgb = np.asarray(gif.convert("RGB")).astype(int)
+    px = data_to_pixel(picture, settings, result.fits.mixed)
+    inside = (px[:, 0] > 60) & (px[:, 0] < 480) & (px[:, 1] > 60) & (px[:, 1] < 370)
+    from shrinkcli.draw import point_alpha
+
+    # the expected colour: olive at the point's alpha over the background
+    alpha = point_alpha(picture)[inside, None]
+    want = alpha * np.array([0x80, 0x81, 0x33]) + (1 - alpha) * np.array([0xFF, 0xFF, 0xF8])
+    got = np.array([rgb[int(round(r)), int(round(c))] for c, r in px[inside]])
+    close = np.abs(got - want).sum(axis=1) < 60
+    assert close.mean() > 0.8  # a few points hide under the black hole or each other
+    # and in the first frame the same pixels are not olive: the points have not arrived
+    gif.seek(0)
+    first = np.asarray(gif.convert("RGB")).astype(int)
+    got0 = np.array([first[int(round(r)), int(round(c))] for c, r in px[inside]])
+    assert (np.abs(got0 - want).sum(axis=1) < 60).mean() < close.mean() - 0.3
+
+
+def test_run_gif_is_byte_identical_on_rerun_and_has_the_contract(cli, tmp_path):
+    a, b = tmp_path / "a.gif", tmp_path / "b.gif"
+    assert cli("run", "-o", a, *QUICK).code == 0
+    assert cli("run", "-o", b, *QUICK).code == 0
+    assert a.read_bytes() == b.read_bytes()
+    gif = Image.open(a)
+    assert gif.n_frames == 6 and gif.size == (240, 180) and gif.info["loop"] == 0
+    assert gif.info["duration"] == 100
+
+
+def test_default_gif_is_smaller_than_the_articles(cli, tmp_path):
+    res = cli("run", "-o", tmp_path / "d.gif")
+    assert res.code == 0, res.err
+    assert res.out.strip() == str(tmp_path / "d.gif")
+    gif = Image.open(tmp_path / "d.gif")
+    assert gif.n_frames == 120 and gif.size == (600, 450)
+    assert (tmp_path / "d.gif").stat().st_size <= 817_591
+
+
+def test_run_mp4_and_png(cli, tmp_path):
+    assert cli("run", "-o", tmp_path / "a.mp4", *QUICK).code == 0
+    meta = _mp4_frames(tmp_path / "a.mp4")
+    assert meta == (6, (240, 180))
+    assert cli("run", "-o", tmp_path / "s.png", "--width", "300", "--height", "200").code == 0
+    png = Image.open(tmp_path / "s.png")
+    assert png.format == "PNG" and png.size == (300, 200)
+
+
+def _mp4_frames(path):
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    n = sum(1 for _ in reader)
+    return n, tuple(meta["size"])
+
+
+def test_single_observation_clusters_render_and_are_counted(cli, tmp_path):
+    res = cli("run", "--obs-per-cluster", 2, "--balanced", 0.6, "-o", tmp_path / "a.gif",
+              "--json", "-q", *QUICK)  # fmt: skip
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    assert doc["n_without_ols_slope"] > 0 and doc["output"] == str(tmp_path / "a.gif")
+    assert Image.open(tmp_path / "a.gif").n_frames == 6
+
+
+def test_caption_says_what_the_picture_shows():
+    result = run(Scenario(obs_per_cluster=2, balanced=0.6), output=None)
+    picture = make_picture(result.data, result.fits, scenario=Scenario(obs_per_cluster=2,
+                           balanced=0.6))  # fmt: skip
+    assert picture.title == "obs per cluster = 2, balanced = 0.6"
+    text = " ".join(picture.caption)
+    assert "SD intercept" in text and "RMSE vs truth" in text and "without an OLS slope" in text
+    assert picture.balanced is False
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["-o", "x.avi"], "unknown format"),
+        (["--ease", "wobble"], "--ease"),
+        (["--frames", "1"], "--frames"),
+        (["--width", "601", "-o", "x.mp4"], "--width"),
+        (["--zoom", "far"], "--zoom"),
+        (["--path", "curvy"], "--path"),
+        (["--fps", "0"], "--fps"),
+        (["--scenario", "nope.toml"], "nope.toml"),
+    ],
+)
+def test_bad_run_flags_exit_2_and_leave_nothing(cli, tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    res = cli("run", *args)
+    assert res.code == 2 and message in res.err and len(res.err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_scenario_file_with_flag_override(cli, tmp_path):
+    scen = tmp_path / "s.toml"
+    scen.write_text('name = "s"\ntitle = "Three a cluster"\nobs-per-cluster = 3\nframes = 3\n')
+    res = cli("run", "--scenario", scen, "--obs-per-cluster", 4, "--hold", 0, "--json", "-q",
+              "-o", tmp_path / "s.gif")  # fmt: skip
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    assert doc["n_obs"] == 400  # the flag beat the file
+    assert Image.open(tmp_path / "s.gif").n_frames == 3  # the file's frames, hold from the flag
+
+
+def test_interrupted_render_leaves_no_file(tmp_path, monkeypatch):
+    import shrinkcli.draw as draw
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(draw, "render_frames", boom)
+    with pytest.raises(KeyboardInterrupt):
+        run(Scenario(), output=tmp_path / "a.gif")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(UsageError):
+        run(Scenario(), output=tmp_path / "a.txt")
