@@ -221,6 +221,13 @@ class _Solved:
 
 
 def _solve(core: _Core, lam: tuple, reml: bool) -> _Solved:
+    """_solve_raw without floating-point warnings: far-out trial θ overflow harmlessly
+    to inf (the optimisers step back) and a non-finite final result raises FitError."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        return _solve_raw(core, lam, reml)
+
+
+def _solve_raw(core: _Core, lam: tuple, reml: bool) -> _Solved:
     """lme4's block formulas for B relative covariances Lambda (std coordinates).
 
     ``lam`` = (λ11, λ12, λ22, det Λ), each of shape (B, 1); det Λ is passed
@@ -284,7 +291,12 @@ def _value_grad(core: _Core, phi: np.ndarray, reml: bool) -> tuple[float, np.nda
 
     d/dΛ = Σ W_j - [REML] Σ W_j V^-1 W_j - (dof / r²) Σ g_j g_j', then d/dT = 2 (d/dΛ) T.
     """
-    s = _solve(core, _lam_scalar(phi), reml)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        return _value_grad_raw(core, phi, reml)
+
+
+def _value_grad_raw(core: _Core, phi: np.ndarray, reml: bool) -> tuple[float, np.ndarray]:
+    s = _solve_raw(core, _lam_scalar(phi), reml)
     (w11, w12, w22), (g1, g2) = s.w, s.g
     k = float(s.dof / s.r2)
     d11 = w11.sum() - k * (g1 * g1).sum()
@@ -500,11 +512,6 @@ def _optimise(core: _Core, reml: bool) -> tuple[_Optimum, str]:
     from the subset's optimum and from lme4's start, and on the boundary faces
     too when the subset's optimum is near one.
     """
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # far-out trial steps
-        return _optimise_quietly(core, reml)
-
-
-def _optimise_quietly(core: _Core, reml: bool) -> tuple[_Optimum, str]:
     g = len(core.l11)
     if g <= 2 * _SUBSET:
         runs = _search(core, reml)
