@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install lint bench clean
+.PHONY: demo test install lint bench gallery clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	mkdir -p out && $(BIN)/shrink simulate -o out/baseline.csv && echo "wrote out/baseline.csv"
+	$(BIN)/shrink run -o shrinkage.gif
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
@@ -26,6 +26,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+gallery: $(STAMP)
+	$(BIN)/shrink batch scenarios/*.toml --out-dir docs/gallery
+	$(BIN)/python docs/gallery.py
 
 clean:
 	rm -rf $(VENV) out

@@ -1,3 +1,3 @@
-from shrinkcli.cli import main
+from shrinkcli.cli import entry
 
-main()
+entry()

@@ -627,6 +627,9 @@ class FrameStream(Iterator[np.ndarray]):
         self.scene, self.frames, self._next = scene, frames, 0
         self._last: np.ndarray | None = None
 
+    # colours the GIF palette must hold exactly (the legend's, text, the black hole)
+    key_colors = (ORANGE, OLIVE, TEXT, TICK_TEXT, "#000000", BACKGROUND)
+
     def __len__(self) -> int:
         return self.frames.n_frames
 

@@ -59,7 +59,8 @@ def write_animation(
     with _gc_paused(), atomic_path(path) as tmp:
         if suffix == ".gif":
             sample = getattr(frames_iter, "palette_sample", None)
-            _write_gif(frames, tmp, fps=fps, n_frames=n_frames, sample=sample)
+            keep = getattr(frames_iter, "key_colors", ())
+            _write_gif(frames, tmp, fps=fps, n_frames=n_frames, sample=sample, keep=keep)
         elif suffix == ".mp4":
             _write_mp4(frames, tmp, fps=fps)
         else:
@@ -175,13 +176,16 @@ def gif_delays(n_frames: int, fps: float) -> list[int]:
     return [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
 
 
-def build_palette(samples: list[np.ndarray]) -> Image.Image:
+def build_palette(samples: list[np.ndarray], keep: Iterable[str] = ()) -> Image.Image:
     """A 'P' image whose palette has 255 colours for these frames (index 255 spare).
 
     The commonest colour (the background) and, if they fit, every colour of the
     samples are kept exactly; otherwise Pillow's median cut chooses the rest from
-    the non-background pixels, so the palette is spent where the picture is.
+    the non-background pixels, so the palette is spent where the picture is. The
+    ``keep`` colours ('#rrggbb', e.g. the legend's) are always exact: median cut
+    would otherwise merge a colour that covers few pixels into a neighbour.
     """
+    fixed = [int(c[1:3], 16) | int(c[3:5], 16) << 8 | int(c[5:7], 16) << 16 for c in keep]
     packed = np.concatenate([_as_u32(s).ravel() for s in samples])
     values, counts = np.unique(packed[:: max(1, packed.size // 200_000)], return_counts=True)
     background = values[np.argmax(counts)]
@@ -190,11 +194,13 @@ def build_palette(samples: list[np.ndarray]) -> Image.Image:
     uniq = np.unique(rest)
     rgb = _unpack(np.concatenate([[background], uniq]))
     if len(rgb) > 255:  # median cut time grows fast with pixels; 50k keep the same quality
+        exact = np.unique(np.array([c for c in fixed if c != background], dtype=np.uint32))
+        n_cut = 254 - len(exact)
         pixels = _unpack(rest[:: max(1, rest.size // 50_000)])
         strip = Image.frombytes("RGB", (len(pixels), 1), pixels.astype(np.uint8).tobytes())
-        q = strip.quantize(colors=254, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-        cut = np.array(q.getpalette()[: 3 * 254], dtype=np.uint8).reshape(-1, 3)
-        rgb = np.concatenate([_unpack(np.array([background])), cut])
+        q = strip.quantize(colors=n_cut, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        cut = np.array(q.getpalette()[: 3 * n_cut], dtype=np.uint8).reshape(-1, 3)
+        rgb = np.concatenate([_unpack(np.array([background])), _unpack(exact), cut])
     table = np.zeros((256, 3), dtype=np.uint8)
     table[:] = _SPARE
     table[: len(rgb)] = rgb
@@ -271,6 +277,7 @@ def _write_gif(
     fps: float,
     n_frames: int,
     sample: Callable[[], list[np.ndarray]] | None,
+    keep: Iterable[str] = (),
 ) -> None:
     if fps > 50:
         raise UsageError(
@@ -278,13 +285,13 @@ def _write_gif(
             "under 0.02 s); use --fps 50 or less, or write .mp4"
         )
     if sample is not None:
-        palette = build_palette(sample())
+        palette = build_palette(sample(), keep)
     else:
         held = list(frames)
         if not held:
             raise ValueError("no frames to write")
         step = max(1, len(held) // 6)
-        palette = build_palette(held[::step] + [held[-1]])
+        palette = build_palette(held[::step] + [held[-1]], keep)
         frames = iter(held)
     quantize = _Quantizer(palette)
     delays = gif_delays(n_frames, fps)

@@ -175,3 +175,17 @@ def test_interrupted_render_leaves_no_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(UsageError):
         run(Scenario(), output=tmp_path / "a.txt")
+
+
+def test_legend_colours_survive_the_shared_palette(tmp_path):
+    # with three observations a cluster most points are faint, so few pixels are pure
+    # orange; the palette must still hold the legend's colours exactly
+    result = run(Scenario(obs_per_cluster=3), output=tmp_path / "a.gif",
+                 settings=RenderSettings(frames=4, hold=0))  # fmt: skip
+    gif = Image.open(result.output)
+    palette = np.array(gif.getpalette()).reshape(-1, 3)
+    for colour in ("#F49E71", "#808133", "#fffff8"):
+        rgb = [int(colour[i : i + 2], 16) for i in (1, 3, 5)]
+        assert (palette == rgb).all(axis=1).any(), colour
+    first = np.asarray(gif.convert("RGB"))
+    assert (first == [0xF4, 0x9E, 0x71]).all(axis=2).sum() >= 10  # the legend's dot at least
