@@ -21,8 +21,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check shrinkcli tests bench
-	$(BIN)/ruff format --check shrinkcli tests bench
+	$(BIN)/ruff check shrinkcli tests bench docs
+	$(BIN)/ruff format --check shrinkcli tests bench docs
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -7,7 +7,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import REFERENCE
 
 
@@ -41,9 +40,10 @@ def test_json_has_the_documented_names(cli):
     assert doc["singular"] is False and doc["converged"] is True
     assert doc["n_obs"] == 1000 and doc["n_clusters"] == 100 and doc["warnings"] == []
     rm = doc["truth_rmse"]
-    assert rm["mixed"]["slope"] < rm["ols"]["slope"] and rm["mixed"]["intercept"] < rm["ols"][
-        "intercept"
-    ]
+    assert (
+        rm["mixed"]["slope"] < rm["ols"]["slope"]
+        and rm["mixed"]["intercept"] < rm["ols"]["intercept"]
+    )
 
 
 def test_ml_json_matches_lme4_deviance(cli):
