@@ -2,10 +2,9 @@
 
 Run: python bench/bench_render.py [--frames N --hold N]
 
-Three inputs: the article's baseline and its obs_per_cluster=100 scenario (lme4's
-reference estimates from tests/data), and 2,000 simulated clusters (OLS per
-cluster and the mixed-model BLUPs computed here with the true variance
-components, which is all the drawing needs). For each, the same frames are drawn
+Three inputs, each simulated and fitted as `shrink run` does: the article's
+baseline, its obs_per_cluster=100 scenario, and 2,000 clusters. For each, the
+same frames are drawn
 
 * blitted: draw.render_frames, the static layer drawn once, only the moving
   points (and the black hole over them) drawn per frame;
@@ -25,10 +24,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-from shrinkcli.draw import Picture, RenderSettings, Scene, render_frames
+from shrinkcli.draw import Picture, RenderSettings, Scene, black_hole, render_frames
 from shrinkcli.encode import write_animation
+from shrinkcli.pipeline import fit_data, make_picture
 from shrinkcli.scenario import Scenario
 from shrinkcli.simulate import simulate
 from shrinkcli.tween import Frames, straight_frames
@@ -36,53 +35,10 @@ from shrinkcli.tween import Frames, straight_frames
 REFERENCE = Path(__file__).resolve().parent.parent / "tests" / "data" / "lme4"
 
 
-def reference_picture(scenario: str) -> Picture:
-    d = REFERENCE / scenario
-    ols = pd.read_csv(d / "ols_coef.csv")
-    blup = pd.read_csv(d / "blup_coef.csv").set_index("cluster")
-    summ = pd.read_csv(d / "summary.csv").iloc[0]
-    sizes = pd.read_csv(d / "data.csv").groupby("cluster").size()
-    order = ols["cluster"].to_numpy()
-    cov = summ["corr"] * np.sqrt(summ["var_int"] * summ["var_x"])
-    return Picture(
-        ols=ols[["(Intercept)", "x"]].to_numpy(),
-        mixed=blup.loc[order, ["(Intercept)", "x"]].to_numpy(),
-        fixed=np.array([summ["fixef_int"], summ["fixef_x"]]),
-        re_cov=np.array([[summ["var_int"], cov], [cov, summ["var_x"]]]),
-        sizes=sizes.reindex(order).to_numpy(),
-        balanced=sizes.nunique() == 1,
-        title=f"{scenario} (lme4 reference estimates)",
-        caption=(f"REML fit: SD intercept {np.sqrt(summ['var_int']):.3f}",),
-    )
-
-
-def simulated_picture(n_cluster: int) -> Picture:
-    """OLS per cluster and BLUPs given the true variance components."""
-    s = Scenario(n_cluster=n_cluster)
-    data = simulate(s)
-    g = data.n_clusters
-    x, y, c = data.x, data.y, data.codes
-    n = np.bincount(c, minlength=g).astype(float)
-    sx, sy = np.bincount(c, x, g), np.bincount(c, y, g)
-    sxx, sxy = np.bincount(c, x * x, g), np.bincount(c, x * y, g)
-    xtx = np.stack([np.stack([n, sx], -1), np.stack([sx, sxx], -1)], -2)  # (G, 2, 2)
-    xty = np.stack([sy, sxy], -1)
-    ols = np.linalg.solve(xtx, xty[..., None])[..., 0]
-    beta = np.array([s.intercept, s.beta])
-    d_inv = np.linalg.inv(np.diag([s.sd_int**2, s.sd_slope**2]))
-    prec = d_inv[None] + xtx / s.sigma**2
-    rhs = (xtx / s.sigma**2) @ (ols - beta)[..., None]
-    mixed = beta + np.linalg.solve(prec, rhs)[..., 0]
-    return Picture(
-        ols=ols,
-        mixed=mixed,
-        fixed=beta,
-        re_cov=np.diag([s.sd_int**2, s.sd_slope**2]),
-        sizes=n,
-        balanced=True,
-        title=f"{n_cluster:,} simulated clusters",
-        caption=("BLUPs with the true variance components",),
-    )
+def fitted_picture(scenario: Scenario) -> Picture:
+    """The picture `shrink run` draws: simulate, fit, and the pipeline's Picture."""
+    data = simulate(scenario)
+    return make_picture(data, fit_data(data), scenario=scenario)
 
 
 def redraw_frames(picture: Picture, frames: Frames, settings: RenderSettings):
@@ -103,15 +59,7 @@ def redraw_frames(picture: Picture, frames: Frames, settings: RenderSettings):
         ax.scatter(
             pos[:, 0], pos[:, 1], s=scene.diameter[ok] ** 2, c=colors, linewidths=0, zorder=5
         )
-        fx, fy = picture.fixed
-        ax.scatter(
-            [fx, fx],
-            [fy, fy],
-            s=[15.0**2, 6.0**2],
-            c=[(0, 0, 0, 0.25), (0, 0, 0, 0.5)],
-            linewidths=0,
-            zorder=6,
-        )
+        black_hole(ax, picture.fixed, animated=False)
         scene.canvas.draw()
         yield np.array(scene.canvas.buffer_rgba())[:, :, :3]
 
@@ -149,9 +97,9 @@ def main() -> None:
     args = parser.parse_args()
     settings = RenderSettings(frames=args.frames, hold=args.hold)
     cases = [
-        ("baseline", lambda: reference_picture("baseline")),
-        ("obs_per_cluster=100", lambda: reference_picture("more_obs")),
-        ("2,000 clusters", lambda: simulated_picture(2000)),
+        ("baseline", lambda: fitted_picture(Scenario())),
+        ("obs_per_cluster=100", lambda: fitted_picture(Scenario(obs_per_cluster=100))),
+        ("2,000 clusters", lambda: fitted_picture(Scenario(n_cluster=2000))),
     ]
     header = (
         f"{'case':22s} {'clusters':>8s} {'frames':>6s} {'blitted s':>9s} {'redrawn s':>9s} "

@@ -236,6 +236,24 @@ def format_kappa(kappa: float) -> str:
 # ----------------------------------------------------------------------------- scene
 
 
+def black_hole(ax, fixed: np.ndarray, *, animated: bool):
+    """The population average: a faint halo and a darker core, as one collection.
+
+    Drawn per frame on top of the moving points; one two-point scatter, because a
+    single-point scatter takes matplotlib's slow path.
+    """
+    fx, fy = fixed
+    return ax.scatter(
+        [fx, fx],
+        [fy, fy],
+        s=[15.0**2, 6.0**2],
+        c=[(0, 0, 0, 0.25), (0, 0, 0, 0.5)],
+        linewidths=0,
+        zorder=6,
+        animated=animated,
+    )
+
+
 class Scene:
     """One figure with its static layer drawn; draws any frame by blitting the moving points.
 
@@ -572,18 +590,7 @@ class Scene:
             zorder=5,
             animated=True,
         )
-        fx, fy = pic.fixed
-        # the black hole: a faint halo and a darker core, one collection (drawn per frame
-        # on top of the moving points; a single-point scatter would take a slow code path)
-        self.hole = ax.scatter(
-            [fx, fx],
-            [fy, fy],
-            s=[15.0**2, 6.0**2],
-            c=[(0, 0, 0, 0.25), (0, 0, 0, 0.5)],
-            linewidths=0,
-            zorder=6,
-            animated=True,
-        )
+        self.hole = black_hole(ax, pic.fixed, animated=True)
 
     # -- frames
 

@@ -607,6 +607,20 @@ def design_warnings(n_obs: int, n_clusters: int, singular: bool) -> list[str]:
     return out
 
 
+def cluster_fields(
+    data: ClusteredData, stats: SufficientStats, mixed: np.ndarray, sigma2: float
+) -> dict:
+    """The Fits fields every engine fills the same way from its cluster estimates."""
+    return {
+        "mixed": mixed,
+        "ols": fit_ols(stats),
+        "sizes": stats.n.copy(),
+        "resid_quantiles": scaled_resid_quantiles(data, mixed, sigma2),
+        "n_obs": stats.n_obs,
+        "n_clusters": stats.n_clusters,
+    }
+
+
 def scaled_resid_quantiles(data: ClusteredData, coef: np.ndarray, sigma2: float) -> np.ndarray:
     """min, quartiles and max of (y - X_j coef_j) / σ (numpy's default = R's type 7)."""
     codes = np.asarray(data.codes, dtype=np.intp)
@@ -681,13 +695,8 @@ def fit_mixed(data: ClusteredData, *, reml: bool = True) -> Fits:
         singular=singular,
         converged=converged,
         optimizer=note,
-        mixed=mixed,
-        ols=fit_ols(stats),
-        sizes=stats.n.copy(),
-        resid_quantiles=scaled_resid_quantiles(data, mixed, sigma2),
         warnings=tuple(warns),
-        n_obs=core.n_obs,
-        n_clusters=len(core.l11),
+        **cluster_fields(data, stats, mixed, sigma2),
     )
 
 

@@ -27,11 +27,10 @@ import numpy as np
 from shrinkcli.errors import FitError
 from shrinkcli.fit import (
     Fits,
+    cluster_fields,
     design_warnings,
-    fit_ols,
     is_singular,
     make_criterion,
-    scaled_resid_quantiles,
     sufficient_stats,
 )
 
@@ -117,11 +116,6 @@ def _to_fits(data, stats, result, value, method, reml, caught, failed, tried) ->
         singular=singular,
         converged=bool(result.converged),
         optimizer=f"statsmodels MixedLM: best of {', '.join(tried)} was {method}",
-        mixed=mixed,
-        ols=fit_ols(stats),
-        sizes=stats.n.copy(),
-        resid_quantiles=scaled_resid_quantiles(data, mixed, sigma2),
         warnings=tuple(warns),
-        n_obs=stats.n_obs,
-        n_clusters=g,
+        **cluster_fields(data, stats, mixed, sigma2),
     )

@@ -20,6 +20,32 @@ SCENARIOS = {
 }
 
 
+def reference_picture(scenario: str):
+    """A draw.Picture from lme4's own numbers for one of the article's scenarios."""
+    import numpy as np
+    import pandas as pd
+
+    from shrinkcli.draw import Picture
+
+    d = REFERENCE / scenario
+    ols = pd.read_csv(d / "ols_coef.csv")
+    blup = pd.read_csv(d / "blup_coef.csv").set_index("cluster")
+    summ = pd.read_csv(d / "summary.csv").iloc[0]
+    sizes = pd.read_csv(d / "data.csv").groupby("cluster").size()
+    order = ols["cluster"].to_numpy()
+    cov = summ["corr"] * np.sqrt(summ["var_int"] * summ["var_x"])
+    return Picture(
+        ols=ols[["(Intercept)", "x"]].to_numpy(),
+        mixed=blup.loc[order, ["(Intercept)", "x"]].to_numpy(),
+        fixed=np.array([summ["fixef_int"], summ["fixef_x"]]),
+        re_cov=np.array([[summ["var_int"], cov], [cov, summ["var_x"]]]),
+        sizes=sizes.reindex(order).to_numpy(),
+        balanced=sizes.nunique() == 1,
+        title=f"{scenario}: lme4 reference",
+        caption=("REML variance components", "second caption line"),
+    )
+
+
 class CliResult:
     def __init__(self, code: int, out: str, err: str) -> None:
         self.code, self.out, self.err = code, out, err

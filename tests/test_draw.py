@@ -6,8 +6,8 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
+from conftest import reference_picture
 
 from shrinkcli.draw import (
     OLIVE,
@@ -27,27 +27,6 @@ from shrinkcli.tween import path_frames, straight_frames
 
 REFERENCE = Path(__file__).parent / "data" / "lme4"
 SMALL = {"width": 300, "height": 226, "frames": 4, "hold": 2}
-
-
-def reference_picture(scenario: str) -> Picture:
-    """A Picture from lme4's numbers for one of the article's scenarios."""
-    d = REFERENCE / scenario
-    ols = pd.read_csv(d / "ols_coef.csv")
-    blup = pd.read_csv(d / "blup_coef.csv").set_index("cluster")
-    summ = pd.read_csv(d / "summary.csv").iloc[0]
-    sizes = pd.read_csv(d / "data.csv").groupby("cluster").size()
-    order = ols["cluster"].to_numpy()
-    cov = summ["corr"] * np.sqrt(summ["var_int"] * summ["var_x"])
-    return Picture(
-        ols=ols[["(Intercept)", "x"]].to_numpy(),
-        mixed=blup.loc[order, ["(Intercept)", "x"]].to_numpy(),
-        fixed=np.array([summ["fixef_int"], summ["fixef_x"]]),
-        re_cov=np.array([[summ["var_int"], cov], [cov, summ["var_x"]]]),
-        sizes=sizes.reindex(order).to_numpy(),
-        balanced=sizes.nunique() == 1,
-        title=f"{scenario} (lme4 reference)",
-        caption=("variance components from lme4", "second caption line"),
-    )
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
-import pandas as pd
 import pytest
+from conftest import reference_picture
 from PIL import Image
 
 from shrinkcli.draw import Picture, RenderSettings, render_frames, render_still
@@ -19,26 +19,6 @@ from shrinkcli.tween import straight_frames
 
 REFERENCE = Path(__file__).parent / "data" / "lme4"
 ARTICLE_GIF_BYTES = 817_591  # the article's published baseline GIF
-
-
-def reference_picture(scenario: str) -> Picture:
-    d = REFERENCE / scenario
-    ols = pd.read_csv(d / "ols_coef.csv")
-    blup = pd.read_csv(d / "blup_coef.csv").set_index("cluster")
-    summ = pd.read_csv(d / "summary.csv").iloc[0]
-    sizes = pd.read_csv(d / "data.csv").groupby("cluster").size()
-    order = ols["cluster"].to_numpy()
-    cov = summ["corr"] * np.sqrt(summ["var_int"] * summ["var_x"])
-    return Picture(
-        ols=ols[["(Intercept)", "x"]].to_numpy(),
-        mixed=blup.loc[order, ["(Intercept)", "x"]].to_numpy(),
-        fixed=np.array([summ["fixef_int"], summ["fixef_x"]]),
-        re_cov=np.array([[summ["var_int"], cov], [cov, summ["var_x"]]]),
-        sizes=sizes.reindex(order).to_numpy(),
-        balanced=sizes.nunique() == 1,
-        title=f"{scenario}: lme4 reference",
-        caption=("REML variance components", "0 clusters without an OLS slope"),
-    )
 
 
 @pytest.fixture(scope="module")
