@@ -36,9 +36,15 @@ def plan(files: list[str], out_dir: Path, fmt: str, overrides: dict[str, Any]) -
     if not files:
         raise UsageError("no scenario files given; e.g. shrink batch scenarios/*.toml")
     jobs, seen = [], {}
+    from shrinkcli.pipeline import check_values
+
     for file in files:
         values = merge(read_scenario(file), overrides)
         name = values.get("name") or Path(file).stem
+        try:
+            check_values(values, out_dir / f"{name}.{fmt}", folder=False)
+        except UsageError as exc:
+            raise UsageError(f"{file}: {exc}") from None
         if name in seen:
             raise UsageError(f"{file}: name {name!r} is also used by {seen[name]}; rename one")
         seen[name] = file
@@ -71,8 +77,9 @@ def run_job(job: Job) -> dict[str, Any]:
         doc = to_json(fits, truth=data.truth, source=data.source)
         with text_output(str(job.summary)) as fh:
             fh.write(json.dumps(doc, indent=2) + "\n")
-    except ShrinkError as exc:
-        row.update(status="failed", error=str(exc), seconds=time.perf_counter() - start)
+    except Exception as exc:  # one failed scenario must not stop the others
+        reason = str(exc) if isinstance(exc, ShrinkError) else f"{type(exc).__name__}: {exc}"
+        row.update(status="failed", error=reason, seconds=time.perf_counter() - start)
         return row
     row.update(
         status="ok",
@@ -124,27 +131,28 @@ def run_batch(jobs: list[Job], *, n_jobs: int | None = None, on_done=None) -> li
         return rows
     _warm_up()
     rows_by_job: dict[int, dict[str, Any]] = {}
-    with ProcessPoolExecutor(max_workers=n_jobs) as pool:
+    pool = ProcessPoolExecutor(max_workers=n_jobs, initializer=_ignore_sigint)
+    try:
         futures = {pool.submit(run_job, job): i for i, job in enumerate(jobs)}
-        try:
-            for fut in as_completed(futures):
-                rows_by_job[futures[fut]] = fut.result()
-                if on_done:
-                    on_done(rows_by_job[futures[fut]])
-        except BaseException:
-            for fut in futures:
-                fut.cancel()
-            raise
+        for fut in as_completed(futures):
+            rows_by_job[futures[fut]] = fut.result()
+            if on_done:
+                on_done(rows_by_job[futures[fut]])
+    finally:
+        # on Ctrl-C: scenarios already running finish all their files (workers ignore
+        # SIGINT), the rest never start, so no scenario is left with some files only
+        pool.shutdown(wait=True, cancel_futures=True)
     return [rows_by_job[i] for i in range(len(jobs))]
+
+
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _warm_up() -> None:
     """Import the heavy libraries once, before the workers fork, so none pays for it again."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import scipy.optimize  # noqa: F401
-
     import shrinkcli.draw  # noqa: F401
     import shrinkcli.encode  # noqa: F401
     import shrinkcli.fit  # noqa: F401

@@ -132,13 +132,16 @@ def _root(
     """Make shrinkage (partial pooling) in mixed-effects models visible."""
 
 
-def _load(flags: dict[str, Any]):
-    """Simulate from the data flags, or read --data; returns ClusteredData."""
-    from shrinkcli.pipeline import load_data
-    from shrinkcli.simulate import simulate as run_simulation
+def _load(flags: dict[str, Any], *targets: str | None):
+    """Check the flags and every file to write, then simulate or read --data."""
+    from shrinkcli.output import check_writable
+    from shrinkcli.pipeline import check_values, load_data
 
-    scenario, data = load_data(flags)
-    return data if data is not None else run_simulation(scenario)
+    scenario, _ = check_values(flags, None)
+    for target in targets:
+        if target not in (None, "-"):
+            check_writable(target)
+    return load_data(flags, scenario)
 
 
 @app.command()
@@ -156,7 +159,7 @@ def simulate(
     """Write the simulated data (columns y, x, cluster) in R's row order."""
     from shrinkcli.output import csv_lines, text_output
 
-    data = _load(flags)
+    data = _load(flags, output, effects)
     if effects is not None:
         cols = {"cluster": data.labels, "true_intercept": data.truth[:, 0]}
         cols["true_slope"] = data.truth[:, 1]
@@ -184,18 +187,17 @@ def fit(
     from shrinkcli.pipeline import fit_data
     from shrinkcli.summary import estimates_columns, to_json, to_text
 
-    data = _load(flags)
+    data = _load(flags, estimates)
     fits = fit_data(data, reml=not flags["ml"], engine=flags["engine"] or "shrink")
     for message in fits.warnings:
         print(f"shrink: warning: {message}", file=sys.stderr)
     if estimates is not None:
         with text_output(estimates) as fh:
             fh.writelines(csv_lines(estimates_columns(fits, data.labels, data.truth)))
-    label = data.source if data.source != "simulated" else "simulated (create_data)"
     if as_json:
-        print(json.dumps(to_json(fits, truth=data.truth, source=label), indent=2))
+        print(json.dumps(to_json(fits, truth=data.truth, source=data.source), indent=2))
     else:
-        sys.stdout.write(to_text(fits, truth=data.truth, source=label))
+        sys.stdout.write(to_text(fits, truth=data.truth, source=data.source))
 
 
 @app.command("run")

@@ -13,6 +13,7 @@ Values given on the command line override the file's.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,12 @@ def read_scenario(path: str | Path) -> dict[str, Any]:
         if isinstance(value, float) and not math.isfinite(value):
             raise UsageError(f"{path}: key {key!r} is {value!r}; it must be a finite number")
         out[key.replace("-", "_")] = value
+    name = out.get("name")
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise UsageError(
+            f"{path}: key 'name' is {name!r}; use letters, digits, '_', '-' and '.' only "
+            "(it names the output files)"
+        )
     if "data" in out:  # a data file is found relative to the scenario file
         out["data"] = str(path.parent / out["data"])
     _check_ranges(path, out)
@@ -99,13 +106,10 @@ def read_scenario(path: str | Path) -> dict[str, Any]:
 
 def _check_ranges(path: Path, values: dict[str, Any]) -> None:
     """Values out of range are the file's error: say so with its name."""
-    from shrinkcli.draw import RenderSettings
-    from shrinkcli.pipeline import PICTURE_KEYS, SIM_KEYS
-    from shrinkcli.scenario import Scenario
+    from shrinkcli.pipeline import check_values
 
     try:
-        Scenario().with_changes(**{k: values[k] for k in SIM_KEYS if k in values})
-        RenderSettings(**{k: values[k] for k in PICTURE_KEYS if k in values})
+        check_values(values, None)
     except UsageError as exc:
         raise UsageError(f"{path}: {exc}") from None
 

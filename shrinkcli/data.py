@@ -19,10 +19,12 @@ def read_csv(path: str | Path, *, y: str = "y", x: str = "x", cluster: str = "cl
         what = "is a folder" if path.is_dir() else "does not exist"
         raise DataError(f"cannot read {path}: it {what}; give the path of a CSV file")
     try:
-        frame = pd.read_csv(path, skipinitialspace=True, dtype={cluster: object})
+        frame = pd.read_csv(path, skipinitialspace=True, dtype={cluster: object}, index_col=False)
     except pd.errors.EmptyDataError:
         raise DataError(f"{path} is empty: it needs a header line and rows") from None
-    except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as exc:
+    except UnicodeDecodeError:
+        raise DataError(f"cannot read {path}: it is not UTF-8 text; save it as UTF-8 CSV") from None
+    except (pd.errors.ParserError, OSError, ValueError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"cannot read {path} as CSV ({reason}); check the file") from None
     columns = {"--y": y, "--x": x, "--cluster": cluster}
@@ -48,6 +50,11 @@ def read_csv(path: str | Path, *, y: str = "y", x: str = "x", cluster: str = "cl
         raise DataError(
             f"{path} has {len(labels)} cluster in column {cluster!r}; a mixed model needs at "
             "least two clusters"
+        )
+    big = max(np.abs(yv).max(), np.abs(xv).max())
+    if big > 1e150:  # their squares would overflow the sums the fit needs
+        raise DataError(
+            f"{path} has values as large as {big:.3g}; rescale y and x (e.g. to other units)"
         )
     if np.ptp(xv) == 0:
         raise DataError(
@@ -89,7 +96,7 @@ def _cluster_codes(text: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Labels sorted as R sorts factor levels: numerically when all are integers."""
     try:
         as_int = text.astype(np.int64)
-    except ValueError:
+    except (ValueError, OverflowError):
         return np.unique(text, return_inverse=True)
     labels, codes = np.unique(as_int, return_inverse=True)
     return labels, codes

@@ -48,13 +48,7 @@ def write_animation(
     the frames in memory until the palette is known. Returns the path written.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise UsageError(
-            f"cannot write {path.name!r}: the output file (-o) must end in .gif, .mp4 or .png"
-        )
-    if not 0 < fps <= 100:
-        raise UsageError(f"--fps {fps} must be a number above 0 and at most 100")
+    suffix = check_target(path, fps=fps)
     frames = _counted(iter(frames_iter), n_frames, progress)
     with _gc_paused(), atomic_path(path) as tmp:
         if suffix == ".gif":
@@ -69,6 +63,28 @@ def write_animation(
                 pass
             _save_png(last, tmp)
     return path
+
+
+def check_target(path: Path, *, fps: float, size: tuple[int, int] | None = None) -> str:
+    """What the output format allows, checked before any work; returns the suffix."""
+    suffix = path.suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UsageError(
+            f"cannot write {path.name!r}: the output file (-o) must end in .gif, .mp4 or .png"
+        )
+    if not 0 < fps <= 100:
+        raise UsageError(f"--fps {fps} must be a number above 0 and at most 100")
+    if suffix == ".gif" and fps > 50:
+        raise UsageError(
+            f"--fps {fps:g} is too fast for a GIF (browsers slow down delays "
+            "under 0.02 s); use --fps 50 or less, or write .mp4"
+        )
+    if suffix == ".mp4" and size is not None and (size[0] % 2 or size[1] % 2):
+        raise UsageError(
+            f"MP4 (H.264, yuv420p) needs an even width and height, got {size[0]}x{size[1]}; "
+            "pass even --width and --height values"
+        )
+    return suffix
 
 
 def write_still(image: np.ndarray, path: str | Path) -> Path:
@@ -279,11 +295,6 @@ def _write_gif(
     sample: Callable[[], list[np.ndarray]] | None,
     keep: Iterable[str] = (),
 ) -> None:
-    if fps > 50:
-        raise UsageError(
-            f"--fps {fps:g} is too fast for a GIF (browsers slow down delays "
-            "under 0.02 s); use --fps 50 or less, or write .mp4"
-        )
     if sample is not None:
         palette = build_palette(sample(), keep)
     else:
@@ -340,11 +351,7 @@ def _write_mp4(frames: Iterator[np.ndarray], tmp: Path, *, fps: float) -> None:
     if first is None:
         raise ValueError("no frames to write")
     h, w = first.shape[:2]
-    if w % 2 or h % 2:
-        raise UsageError(
-            f"MP4 (H.264, yuv420p) needs an even width and height, got {w}x{h}; "
-            "pass even --width and --height values"
-        )
+    check_target(tmp, fps=fps, size=(w, h))
     rate = Fraction(fps).limit_denominator(1001)
     use_rgba = _rgba_base(first) is not None
     cmd = [

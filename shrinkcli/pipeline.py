@@ -70,6 +70,12 @@ def run(
 
     start = time.perf_counter()
     settings = settings or RenderSettings()
+    if output is not None:  # a wrong suffix or folder is found before any work
+        from shrinkcli.encode import check_target
+        from shrinkcli.output import check_writable
+
+        check_target(Path(output), fps=settings.fps, size=(settings.width, settings.height))
+        check_writable(output)
     if data is None:
         scenario = scenario or Scenario()
         data = simulate(scenario)
@@ -81,38 +87,62 @@ def run(
     return RunResult(data=data, fits=fits, output=path, seconds=time.perf_counter() - start)
 
 
-def load_data(values: dict[str, Any]):
-    """Simulate from the create_data values, or read ``data`` (a CSV path)."""
+def check_values(values: dict[str, Any], output: str | Path | None, *, folder: bool = True):
+    """Everything about a run that can be wrong, checked before any work is done.
+
+    Returns the Scenario (None for --data) and the RenderSettings. ``folder=False``
+    skips the check that the output's folder exists (batch creates it later).
+    """
+    from shrinkcli.draw import RenderSettings
     from shrinkcli.scenario import Scenario, flag
 
     sim = {k: values.get(k) for k in SIM_KEYS}
+    settings = RenderSettings(**{k: values[k] for k in PICTURE_KEYS if values.get(k) is not None})
+    engine = values.get("engine") or "shrink"
+    if engine not in ENGINES:
+        raise UsageError(f"--engine {engine!r} is not known: use one of {', '.join(ENGINES)}")
+    if output is not None:
+        from shrinkcli.encode import check_target
+        from shrinkcli.output import check_writable
+
+        check_target(Path(output), fps=settings.fps, size=(settings.width, settings.height))
+        if folder:
+            check_writable(output)
     path = values.get("data")
     if path is None:
         named = [flag(k) for k in COLUMN_KEYS if values.get(k) is not None]
         if named:
             raise UsageError(f"{named[0]} names a column of --data FILE.csv; give --data too")
-
-        return Scenario().with_changes(**sim), None
+        return Scenario().with_changes(**sim), settings
     given = [flag(k) for k, v in sim.items() if v is not None]
     if given:
         raise UsageError(f"{given[0]} is a simulation flag and cannot be used with --data")
+    if not Path(path).is_file():
+        what = "is a folder" if Path(path).is_dir() else "does not exist"
+        raise UsageError(f"--data {path}: it {what}; give the path of a CSV file")
+    return None, settings
+
+
+def load_data(values: dict[str, Any], scenario=None):
+    """Simulate the scenario, or read ``data`` (a CSV path) with its column names."""
+    if values.get("data") is None:
+        from shrinkcli.simulate import simulate
+
+        return simulate(scenario)
     from shrinkcli.data import read_csv
 
     cols = {k: values[k] for k in COLUMN_KEYS if values.get(k) is not None}
-    return None, read_csv(path, **cols)
+    return read_csv(values["data"], **cols)
 
 
 def run_values(values: dict[str, Any], output: str | Path | None, progress=None) -> RunResult:
     """run() from flag-named values (a scenario file merged with command-line flags)."""
-    from shrinkcli.draw import RenderSettings
-
-    scenario, data = load_data(values)
-    picture = {k: values[k] for k in PICTURE_KEYS if values.get(k) is not None}
+    scenario, settings = check_values(values, output)
     return run(
         scenario,
-        data=data,
+        data=load_data(values, scenario),
         output=output,
-        settings=RenderSettings(**picture),
+        settings=settings,
         reml=not values.get("ml"),
         engine=values.get("engine") or "shrink",
         title=values.get("title") or "",
@@ -170,13 +200,8 @@ def draw_to_file(picture, frames, settings, output: str | Path, progress=None) -
     from shrinkcli.encode import write_animation, write_still
 
     output = Path(output)
-    suffix = output.suffix.lower()
-    if suffix == ".png":
+    if output.suffix.lower() == ".png":
         return write_still(render_still(picture, settings), output)
-    if suffix not in (".gif", ".mp4"):
-        raise UsageError(
-            f"-o {output}: unknown format {suffix or '(none)'}; use .gif, .mp4 or .png"
-        )
     return write_animation(
         render_frames(picture, frames, settings),
         output,

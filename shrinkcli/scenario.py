@@ -8,6 +8,7 @@ from dataclasses import dataclass, fields, replace
 from shrinkcli.errors import UsageError
 
 MAX_OBS = 50_000_000  # beyond this the arrays alone outgrow a laptop's memory
+MAX_SCALE = 1e6  # larger intercepts, slopes or SDs overflow the squares the fit needs
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,15 @@ class Scenario:
         _check_int("n_cluster", self.n_cluster, low=2)
         _check_int("seed", self.seed, low=-(2**31) + 1, high=2**31 - 1)
         for name in ("intercept", "beta"):
-            _check_float(name, getattr(self, name), "any finite number")
+            value = _check_float(
+                name, getattr(self, name), f"a number in [-{MAX_SCALE:g}, {MAX_SCALE:g}]"
+            )
+            if abs(value) > MAX_SCALE:
+                raise _bad(name, value, f"a number in [-{MAX_SCALE:g}, {MAX_SCALE:g}]")
         for name in ("sigma", "sd_int", "sd_slope"):
-            value = _check_float(name, getattr(self, name), "a finite number >= 0")
-            if value < 0:
-                raise _bad(name, value, "a finite number >= 0")
+            value = _check_float(name, getattr(self, name), f"a number in [0, {MAX_SCALE:g}]")
+            if not 0 <= value <= MAX_SCALE:
+                raise _bad(name, value, f"a number in [0, {MAX_SCALE:g}]")
         cor = _check_float("cor", self.cor, "a correlation between -1 and 1")
         if abs(cor) > 1:
             raise _bad("cor", cor, "a correlation between -1 and 1")

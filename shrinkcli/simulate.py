@@ -26,7 +26,7 @@ class ClusteredData:
     codes: np.ndarray
     labels: np.ndarray
     truth: np.ndarray | None = None
-    source: str = "simulated"
+    source: str = "simulated (create_data)"
 
     @property
     def n_obs(self) -> int:

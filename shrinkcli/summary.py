@@ -16,7 +16,9 @@ def truth_rmse(fits, truth: np.ndarray | None) -> dict[str, Any] | None:
     """
     if truth is None:
         return None
-    ok = np.all(np.isfinite(fits.ols), axis=1)
+    ok = np.all(np.isfinite(fits.ols), axis=1) & np.all(np.isfinite(fits.mixed), axis=1)
+    if not ok.any():  # e.g. one observation per cluster: no OLS line to compare
+        return None
 
     def rmse(est: np.ndarray, col: int) -> float:
         return float(np.sqrt(np.mean((est[ok, col] - truth[ok, col]) ** 2)))
@@ -120,10 +122,11 @@ def to_text(fits, *, truth: np.ndarray | None = None, source: str = "df") -> str
     lines += ["", "Fixed effects:"]
     se = np.sqrt(np.diag(fits.fixed_cov))
     est_se = np.concatenate([fits.fixed, se])
-    nonzero = np.abs(est_se[est_se != 0])
+    nonzero = np.abs(est_se[(est_se != 0) & np.isfinite(est_se)])
     digmin = 1 + math.floor(math.log10(nonzero.min())) if len(nonzero) else 0
     cols = r_format(np.round(est_se, max(1, 4 - digmin)), 4)
-    tval = r_format(np.round(fits.fixed / se, 3), 4) if np.all(se > 0) else ["NaN", "NaN"]
+    ok_se = np.isfinite(se) & (se > 0)
+    tval = r_format(np.round(fits.fixed / se, 3), 4) if ok_se.all() else ["NaN", "NaN"]
     rows = [["", "Estimate", "Std. Error", "t value"]]
     rows += [[name, cols[i], cols[2 + i], tval[i]] for i, name in enumerate(("(Intercept)", "x"))]
     lines += _table(rows, right=True, first_left=True)
@@ -145,20 +148,26 @@ def to_text(fits, *, truth: np.ndarray | None = None, source: str = "df") -> str
 
 
 def r_format(values, digits: int) -> list[str]:
-    """Format numbers jointly as R's format(x, digits=) does in fixed notation.
+    """Format numbers jointly as R's format(x, digits=) does.
 
     Each number needs the decimals that show it to `digits` significant digits
-    (trailing zeros dropped); all share the largest such count.
+    (trailing zeros dropped); all share the largest such count. Like R, switch to
+    scientific notation when that is narrower than fixed notation.
     """
     vals = [float(v) for v in values]
-    right = 0
+    right, sig = 0, 1
     for v in vals:
         if v == 0 or not math.isfinite(v):
             continue
         mant, exp = f"{abs(v):.{digits - 1}e}".split("e")
         nsig = len(mant.replace(".", "").rstrip("0")) or 1
         right = max(right, nsig - int(exp) - 1)
-    return [f"{v:.{right}f}" if math.isfinite(v) else str(v) for v in vals]
+        sig = max(sig, nsig)
+    fixed = [f"{v:.{right}f}" if math.isfinite(v) else str(v) for v in vals]
+    sci = [f"{v:.{sig - 1}e}" if math.isfinite(v) else str(v) for v in vals]
+    if max(map(len, sci), default=0) < max(map(len, fixed), default=0):
+        return sci
+    return fixed
 
 
 def _table(rows: list[list[str]], *, right: bool, first_left: bool = False) -> list[str]:
@@ -179,7 +188,7 @@ def _corr(cov: np.ndarray) -> float:
 
 
 def _ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}" if b > 0 else ""
+    return f"{a / b:.2f}" if b > 1e-12 else ""
 
 
 def _num(v: float) -> float | None:

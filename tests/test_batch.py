@@ -67,14 +67,16 @@ def test_batch_fits_match_lme4_references(six):
 
 
 def test_one_failure_does_not_stop_the_rest(cli, tmp_path):
+    # a data file that is there but cannot be fitted: found only when the scenario runs
+    (tmp_path / "flat.csv").write_text("y,x,cluster\n1,2,a\n2,2,a\n3,2,b\n4,2,b\n")
     bad = tmp_path / "broken.toml"
-    bad.write_text('name = "broken"\ndata = "no_such.csv"\n')
+    bad.write_text('name = "broken"\ndata = "flat.csv"\n')
     res = cli("batch", SCENARIOS[0], bad, SCENARIOS[3], "--out-dir", tmp_path / "o",
               "--jobs", "2", "--format", "png", "--width", "200", "--height", "150")  # fmt: skip
     assert res.code == 1
-    assert "broken" in res.err and "no_such.csv" in res.err and "Traceback" not in res.err
+    assert "broken" in res.err and "flat.csv" in res.err and "Traceback" not in res.err
     rows = {r["name"]: r for r in csv.DictReader((tmp_path / "o" / "index.csv").open())}
-    assert rows["broken"]["status"] == "failed" and "does not exist" in rows["broken"]["error"]
+    assert rows["broken"]["status"] == "failed" and "constant" in rows["broken"]["error"]
     for name in (SCENARIOS[0].stem, SCENARIOS[3].stem):
         assert rows[name]["status"] == "ok"
         png = Image.open(rows[name]["animation"])
@@ -106,6 +108,30 @@ def test_malformed_scenarios_stop_the_batch_with_exit_2(cli, tmp_path, text, mes
     res = cli("batch", SCENARIOS[0], bad, "--out-dir", tmp_path / "o")
     assert res.code == 2 and str(bad) in res.err and message in res.err
     assert len(res.err.splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ('data = "no_such.csv"\n', "does not exist"),
+        ('name = "../escape"\n', "key 'name'"),
+        ('engine = "lme5"\n', "--engine"),
+        ('y = "resp"\n', "--data"),
+        ("fps = 60\n", "--fps"),
+    ],
+)
+def test_scenarios_that_cannot_run_are_refused_before_any_work(cli, tmp_path, text, message):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    res = cli("batch", SCENARIOS[0], bad, "--out-dir", tmp_path / "o")
+    assert res.code == 2 and str(bad) in res.err and message in res.err
+    assert len(res.err.splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
+def test_an_odd_size_is_refused_for_mp4_only(cli, tmp_path):
+    res = cli("batch", SCENARIOS[0], "--out-dir", tmp_path / "o", "--width", "301",
+              "--format", "mp4")  # fmt: skip
+    assert res.code == 2 and "--width" in res.err
 
 
 def test_usage_errors(cli, tmp_path):

@@ -102,3 +102,50 @@ def test_single_observation_clusters_are_counted(cli):
 def test_bad_fit_flags(cli, args, message):
     res = cli("fit", *args)
     assert res.code == 2 and message in res.err and len(res.err.splitlines()) == 1
+
+
+def _strict_json(text: str):
+    def refuse(name: str):
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_stays_valid_when_no_cluster_has_an_ols_line(cli):
+    res = cli("fit", "--obs-per-cluster", 1, "--json")
+    assert res.code == 0
+    doc = _strict_json(res.out)  # no bare NaN anywhere
+    assert "truth_rmse" not in doc and doc["converged"] is False and doc["warnings"]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--sd-int", "1e200"], "--sd-int"),
+        (["--intercept", "1e308"], "--intercept"),
+        (["--sigma", "1e300"], "--sigma"),
+    ],
+)
+def test_huge_values_are_refused(cli, args, message):
+    res = cli("fit", *args)
+    assert res.code == 2 and message in res.err and len(res.err.splitlines()) == 1
+
+
+def test_outputs_that_cannot_be_written(cli, tmp_path):
+    folder = tmp_path / "d.csv"
+    folder.mkdir()
+    for args in (["simulate", "-o", folder], ["fit", "--estimates", folder]):
+        res = cli(*args)
+        assert res.code == 2 and "is a folder" in res.err and len(res.err.splitlines()) == 1
+    res = cli("simulate", "--effects", tmp_path / "e.csv", "-o", tmp_path / "no" / "x.csv")
+    assert res.code == 2 and not (tmp_path / "e.csv").exists()
+
+
+def test_huge_integer_labels_and_huge_values_in_a_file(cli, tmp_path):
+    p = tmp_path / "d.csv"
+    p.write_text("y,x,cluster\n1,2,99999999999999999999\n2,3,99999999999999999999\n"
+                 "3,1,1\n4,5,1\n5,0,1\n")  # fmt: skip
+    assert cli("fit", "--data", p).code == 0
+    p.write_text("y,x,cluster\n1e200,2,a\n2,3,a\n3,1,b\n4,5,b\n")
+    res = cli("fit", "--data", p)
+    assert res.code == 2 and "rescale" in res.err

@@ -36,6 +36,7 @@ def test_data_path_is_relative_to_the_file(tmp_path):
     (tmp_path / "sub").mkdir()
     p = tmp_path / "sub" / "s.toml"
     p.write_text('data = "mine.csv"\n')
+    (tmp_path / "sub" / "mine.csv").write_text("y,x,cluster\n")
     assert read_scenario(p)["data"] == str(tmp_path / "sub" / "mine.csv")
 
 
@@ -48,7 +49,7 @@ def test_data_path_is_relative_to_the_file(tmp_path):
         ("ellipses = 1\n", ["key 'ellipses'", "true or false"]),
         ("frames = true\n", ["key 'frames'", "whole number"]),
         ("sd-int = nan\n", ["key 'sd-int'", "finite"]),
-        ("sd-int = -1\n", ["--sd-int", ">= 0"]),
+        ("sd-int = -1\n", ["--sd-int", "[0, 1e+06]"]),
         ("balanced = 2\n", ["--balanced", "(0, 1]"]),
         ('ease = "wobble"\n', ["--ease", "wobble"]),
         ('name = "a"\nsd-int = = 2\n', ["line 2", "syntax"]),

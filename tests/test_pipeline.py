@@ -135,7 +135,7 @@ def test_caption_says_what_the_picture_shows():
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["-o", "x.avi"], "unknown format"),
+        (["-o", "x.avi"], "must end in .gif, .mp4 or .png"),
         (["--ease", "wobble"], "--ease"),
         (["--frames", "1"], "--frames"),
         (["--width", "601", "-o", "x.mp4"], "--width"),
