@@ -332,6 +332,8 @@ def main(argv: list[str] | None = None) -> None:
         if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
             raise
         _fail(f"{exc.format_message()} (see shrink --help)", exc.exit_code)
+    if code == 130:  # Typer turns Ctrl-C into exit code 130 without a word
+        _fail("interrupted", 130)
     sys.exit(code if isinstance(code, int) else 0)
 
 

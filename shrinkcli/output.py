@@ -58,20 +58,29 @@ def _umask() -> int:
 def text_output(path: str | None) -> Iterator[IO[str]]:
     """A text stream to ``path``, or stdout for None or '-'; files are written atomically."""
     if path is None or path == "-":
-        yield sys.stdout
-        sys.stdout.flush()
+        try:
+            yield sys.stdout
+            sys.stdout.flush()
+        except BrokenPipeError:  # e.g. `shrink simulate | head`: stop quietly, as cat does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(141) from None
         return
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
         yield fh
 
 
-def csv_lines(columns: dict[str, object]) -> Iterator[str]:
-    """CSV text for equal-length columns, floats as their shortest round-trip repr."""
-    names = list(columns)
-    yield ",".join(names) + "\n"
+def csv_lines(columns: dict[str, object], chunk: int = 100_000) -> Iterator[str]:
+    """CSV text for equal-length columns, floats as their shortest round-trip repr.
+
+    Yields the header, then blocks of ``chunk`` rows: joining whole blocks is
+    several times faster than formatting row by row.
+    """
+    yield ",".join(columns) + "\n"
     values = [_as_text(v) for v in columns.values()]
-    for row in zip(*values, strict=True):
-        yield ",".join(row) + "\n"
+    n = len(values[0]) if values else 0
+    for lo in range(0, n, chunk):
+        rows = zip(*(v[lo : lo + chunk] for v in values), strict=True)
+        yield "\n".join(map(",".join, rows)) + "\n"
 
 
 def _as_text(column: object) -> list[str]:
@@ -79,5 +88,8 @@ def _as_text(column: object) -> list[str]:
 
     arr = np.asarray(column)
     if arr.dtype.kind == "f":
-        return ["NA" if v != v else repr(v) for v in arr.tolist()]
-    return [str(v) for v in arr.tolist()]
+        text = list(map(repr, arr.tolist()))
+        if np.isnan(arr).any():
+            text = ["NA" if t == "nan" else t for t in text]
+        return text
+    return list(map(str, arr.tolist()))
