@@ -659,6 +659,11 @@ class FrameStream(Iterator[np.ndarray]):
                 gc.enable()
         return self._last
 
+    def seek(self, i: int) -> None:
+        """Continue from frame ``i`` (the GIF writer hands half the frames to a second
+        process, which starts here)."""
+        self._next, self._last = i, None
+
     def _same_as_previous(self, i: int) -> bool:
         f = self.frames
         return (

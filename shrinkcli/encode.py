@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
+import signal
 import struct
 import subprocess
 import tempfile
@@ -54,7 +56,8 @@ def write_animation(
         if suffix == ".gif":
             sample = getattr(frames_iter, "palette_sample", None)
             keep = getattr(frames_iter, "key_colors", ())
-            _write_gif(frames, tmp, fps=fps, n_frames=n_frames, sample=sample, keep=keep)
+            _write_gif(frames, tmp, fps=fps, n_frames=n_frames, sample=sample, keep=keep,
+                       stream=frames_iter, progress=progress)  # fmt: skip
         elif suffix == ".mp4":
             _write_mp4(frames, tmp, fps=fps)
         else:
@@ -286,6 +289,51 @@ def _gif_frame(
     return b"".join(GifImagePlugin.getdata(im, offset=offset, **params))
 
 
+class _GifEncoder:
+    """The GIF's frame blocks: after the first, each stores only what changed.
+
+    Palette indices are a pure function of colour (exact nearest entry), so the
+    state after writing a frame is just that frame, quantised: ``prime`` can
+    start an encoder anywhere in the animation and produce the same bytes.
+    """
+
+    def __init__(self, palette: Image.Image, delays: list[int]) -> None:
+        self.palette, self.delays = palette, delays
+        self.quantize = _Quantizer(palette)
+        self.prev_rgb = self.prev_idx = self.prev_frame = None
+
+    def prime(self, frame: np.ndarray) -> None:
+        """Continue as if ``frame`` had just been written."""
+        self.prev_frame, self.prev_rgb = frame, _as_u32(frame)
+        self.prev_idx = self.quantize(self.prev_rgb)
+
+    def block(self, i: int, frame: np.ndarray) -> bytes:
+        """Bytes for frame ``i`` (the first also carries the file header)."""
+        one = np.full((1, 1), TRANSPARENT, np.uint8)
+        if frame is self.prev_frame:  # the renderer repeats a held frame as the same array
+            return _gif_frame(one, (0, 0), self.delays[i], transparent=True)
+        self.prev_frame = frame
+        rgb = _as_u32(frame)
+        if self.prev_rgb is None:
+            h, w = frame.shape[:2]
+            self.prev_rgb, self.prev_idx = rgb, self.quantize(rgb)
+            head = _gif_header(w, h, self.palette)
+            return head + _gif_frame(self.prev_idx, (0, 0), self.delays[0], transparent=False)
+        changed = rgb != self.prev_rgb
+        rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
+        if rows.size == 0:  # a held frame: one transparent pixel keeps the frame count
+            return _gif_frame(one, (0, 0), self.delays[i], transparent=True)
+        y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        moved = changed[y0:y1, x0:x1]  # quantise only the pixels whose colour changed
+        idx = self.quantize(rgb[y0:y1, x0:x1][moved])
+        old = self.prev_idx[y0:y1, x0:x1]  # a view: updated in place below
+        new = np.full(moved.shape, TRANSPARENT, np.uint8)
+        new[moved] = np.where(idx == old[moved], TRANSPARENT, idx)
+        old[moved] = idx
+        self.prev_rgb = rgb
+        return _gif_frame(new, (x0, y0), self.delays[i], transparent=True)
+
+
 def _write_gif(
     frames: Iterator[np.ndarray],
     tmp: Path,
@@ -294,6 +342,8 @@ def _write_gif(
     n_frames: int,
     sample: Callable[[], list[np.ndarray]] | None,
     keep: Iterable[str] = (),
+    stream=None,
+    progress: Progress = None,
 ) -> None:
     if sample is not None:
         palette = build_palette(sample(), keep)
@@ -304,41 +354,80 @@ def _write_gif(
         step = max(1, len(held) // 6)
         palette = build_palette(held[::step] + [held[-1]], keep)
         frames = iter(held)
-    quantize = _Quantizer(palette)
-    delays = gif_delays(n_frames, fps)
+    enc = _GifEncoder(palette, gif_delays(n_frames, fps))
+    split = _split_point(stream)
     with open(tmp, "wb") as fh:
-        prev_rgb = prev_idx = prev_frame = None
-        for i, frame in enumerate(frames):
-            if frame is prev_frame:  # the renderer repeats a held frame as the same array
-                one = np.full((1, 1), TRANSPARENT, np.uint8)
-                fh.write(_gif_frame(one, (0, 0), delays[i], transparent=True))
-                continue
-            prev_frame = frame
-            rgb = _as_u32(frame)
-            if prev_rgb is None:
-                h, w = frame.shape[:2]
-                fh.write(_gif_header(w, h, palette))
-                prev_rgb, prev_idx = rgb, quantize(rgb)
-                fh.write(_gif_frame(prev_idx, (0, 0), delays[0], transparent=False))
-                continue
-            changed = rgb != prev_rgb
-            rows, cols = np.flatnonzero(changed.any(axis=1)), np.flatnonzero(changed.any(axis=0))
-            if rows.size == 0:  # a held frame: one transparent pixel keeps the frame count
-                one = np.full((1, 1), TRANSPARENT, np.uint8)
-                fh.write(_gif_frame(one, (0, 0), delays[i], transparent=True))
-                continue
-            y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-            moved = changed[y0:y1, x0:x1]  # quantise only the pixels whose colour changed
-            idx = quantize(rgb[y0:y1, x0:x1][moved])
-            old = prev_idx[y0:y1, x0:x1]  # a view: updated in place below
-            new = np.full(moved.shape, TRANSPARENT, np.uint8)
-            new[moved] = np.where(idx == old[moved], TRANSPARENT, idx)
-            old[moved] = idx
-            prev_rgb = rgb
-            fh.write(_gif_frame(new, (x0, y0), delays[i], transparent=True))
-        if prev_rgb is None:
+        if split:
+            child = _encode_in_child(stream, enc, split, n_frames)
+            try:
+                for i in range(split):
+                    fh.write(enc.block(i, next(frames)))
+                tail = _collect(child)
+            except BaseException:
+                _stop(child)
+                raise
+            if tail is not None:
+                fh.write(tail + b";")
+                if progress is not None:
+                    progress(n_frames)
+                return
+        # one process, or the child failed: the same iterator goes on from ``split``
+        for i, frame in enumerate(frames, split):
+            fh.write(enc.block(i, frame))
+        if enc.prev_rgb is None:
             raise ValueError("no frames to write")
         fh.write(b";")
+
+
+def _split_point(stream) -> int:
+    """Where a second process takes over the frames, or 0 to stay in one.
+
+    Worth it for a FrameStream (which can seek) of enough moving frames on a
+    machine with a second core: the two halves draw and encode at once.
+    """
+    if stream is None or not hasattr(stream, "seek") or not hasattr(os, "fork"):
+        return 0
+    if len(os.sched_getaffinity(0)) < 2 or stream.frames.n_move < 24:
+        return 0
+    return stream.frames.n_move // 2
+
+
+def _encode_in_child(stream, enc: _GifEncoder, split: int, n_frames: int) -> tuple[int, int]:
+    """Fork: the child draws frames split-1.. and sends the blocks of split.. back."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns, never touches the parent's files
+        code = 1
+        try:
+            os.close(read_fd)
+            stream.seek(split - 1)
+            enc.prime(next(stream))
+            out = b"".join(enc.block(i, next(stream)) for i in range(split, n_frames))
+            with os.fdopen(write_fd, "wb") as pipe:
+                pipe.write(out)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    return pid, read_fd
+
+
+def _collect(child: tuple[int, int]) -> bytes | None:
+    """The child's bytes, or None if it failed (the parent then draws the rest)."""
+    pid, read_fd = child
+    with os.fdopen(read_fd, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    return data if os.waitstatus_to_exitcode(status) == 0 else None
+
+
+def _stop(child: tuple[int, int]) -> None:
+    pid, read_fd = child
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    with contextlib.suppress(OSError):
+        os.close(read_fd)
 
 
 # ----------------------------------------------------------------------------- MP4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -189,3 +190,30 @@ def test_legend_colours_survive_the_shared_palette(tmp_path):
         assert (palette == rgb).all(axis=1).any(), colour
     first = np.asarray(gif.convert("RGB"))
     assert (first == [0xF4, 0x9E, 0x71]).all(axis=2).sum() >= 10  # the legend's dot at least
+
+
+@pytest.mark.parametrize("child_fails", [False, True])
+def test_gif_from_two_processes_equals_one_process(tmp_path, monkeypatch, child_fails):
+    from shrinkcli import encode
+    from shrinkcli.draw import FrameStream
+
+    settings = RenderSettings(frames=30, hold=4, path="pooling", ellipses=True)
+    scenario = Scenario(balanced=0.5, sd_slope=0.5, sigma=0.25)
+    if child_fails:  # the child cannot seek: the parent must draw the rest itself
+        monkeypatch.setattr(FrameStream, "seek", lambda self, i: 1 / 0)
+    two = run(scenario, output=tmp_path / "two.gif", settings=settings).output
+    assert encode._split_point(_stream_like(30)) == 15 or len(os.sched_getaffinity(0)) < 2
+    monkeypatch.setattr(encode, "_split_point", lambda stream: 0)
+    one = run(scenario, output=tmp_path / "one.gif", settings=settings).output
+    assert two.read_bytes() == one.read_bytes()
+    assert Image.open(two).n_frames == 34
+
+
+def _stream_like(n_move: int):
+    class Stream:
+        frames = type("F", (), {"n_move": n_move})
+
+        def seek(self, i):
+            pass
+
+    return Stream()
