@@ -140,8 +140,14 @@ def run_batch(jobs: list[Job], *, n_jobs: int | None = None, on_done=None) -> li
                 on_done(rows_by_job[futures[fut]])
     finally:
         # on Ctrl-C: scenarios already running finish all their files (workers ignore
-        # SIGINT), the rest never start, so no scenario is left with some files only
-        pool.shutdown(wait=True, cancel_futures=True)
+        # SIGINT), the rest never start, so no scenario is left with some files only;
+        # a second Ctrl-C must not cut the shutdown short and orphan the workers
+        while True:
+            try:
+                pool.shutdown(wait=True, cancel_futures=True)
+                break
+            except KeyboardInterrupt:
+                continue
     return [rows_by_job[i] for i in range(len(jobs))]
 
 

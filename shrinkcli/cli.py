@@ -355,6 +355,10 @@ def entry() -> None:
         sys.stderr.flush()
     except BrokenPipeError:
         pass
+    import multiprocessing
+
+    if multiprocessing.active_children():  # never skip the joins that reap workers
+        sys.exit(code)
     os._exit(code)
 
 
