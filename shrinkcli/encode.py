@@ -16,6 +16,7 @@ import os
 import signal
 import struct
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from fractions import Fraction
@@ -385,8 +386,8 @@ def _split_point(stream) -> int:
     Worth it for a FrameStream (which can seek) of enough moving frames on a
     machine with a second core: the two halves draw and encode at once.
     """
-    if stream is None or not hasattr(stream, "seek") or not hasattr(os, "fork"):
-        return 0
+    if stream is None or not hasattr(stream, "seek") or not sys.platform.startswith("linux"):
+        return 0  # fork is only dependable on Linux (macOS system libraries dislike it)
     if len(os.sched_getaffinity(0)) < 2 or stream.frames.n_move < 24:
         return 0
     return stream.frames.n_move // 2
