@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -139,22 +142,29 @@ def run_batch(jobs: list[Job], *, n_jobs: int | None = None, on_done=None) -> li
             if on_done:
                 on_done(rows_by_job[futures[fut]])
     finally:
-        # on Ctrl-C: scenarios already running finish all their files (workers ignore
-        # SIGINT), the rest never start, so no scenario is left with some files only;
-        # a second Ctrl-C must not cut the shutdown short and orphan the workers
-        while True:
-            try:
-                pool.shutdown(wait=True, cancel_futures=True)
-                break
-            except KeyboardInterrupt:
-                continue
+        # on Ctrl-C: scenarios already running (and the few already queued) finish all
+        # their files, as workers ignore SIGINT; the rest are cancelled. Further Ctrl-Cs
+        # are ignored until the workers are joined: an interrupted shutdown orphans them.
+        with _sigint_ignored():
+            pool.shutdown(wait=True, cancel_futures=True)
     return [rows_by_job[i] for i in range(len(jobs))]
 
 
 def _ignore_sigint() -> None:
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """Ignore Ctrl-C for a while (main thread only, where signals are handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _warm_up() -> None:

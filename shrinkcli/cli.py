@@ -344,7 +344,12 @@ def entry() -> None:
     a 2 s run and gains nothing: every file is already closed and renamed into place.
     """
     import os
+    import signal
 
+    def terminated(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)  # unwinds like Ctrl-C: temporary files are removed
+
+    signal.signal(signal.SIGTERM, terminated)
     try:
         main()
         code = 0

@@ -394,21 +394,42 @@ def _split_point(stream) -> int:
 
 
 def _encode_in_child(stream, enc: _GifEncoder, split: int, n_frames: int) -> tuple[int, int]:
-    """Fork: the child draws frames split-1.. and sends the blocks of split.. back."""
+    """Fork: the child draws frames split-1.. and sends the blocks of split.. back.
+
+    SIGINT and SIGTERM are blocked across the fork so that no exception can run the
+    parent's clean-up code inside the child; the child then takes the default
+    action (Ctrl-C simply ends it; ignored where the parent ignores it) and stops
+    by itself if the parent dies.
+    """
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns, never touches the parent's files
-        code = 1
-        try:
-            os.close(read_fd)
-            stream.seek(split - 1)
-            enc.prime(next(stream))
-            out = b"".join(enc.block(i, next(stream)) for i in range(split, n_frames))
-            with os.fdopen(write_fd, "wb") as pipe:
-                pipe.write(out)
-            code = 0
-        finally:
-            os._exit(code)
+    parent = os.getpid()
+    ignoring = signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # e.g. in a batch worker
+    stops = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: never returns, never touches the parent's files
+            code = 1
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_IGN if ignoring else signal.SIG_DFL)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+                os.close(read_fd)
+                stream.seek(split - 1)
+                enc.prime(next(stream))
+                blocks = []
+                for i in range(split, n_frames):
+                    if os.getppid() != parent:  # orphaned: nobody will read the result
+                        break
+                    blocks.append(enc.block(i, next(stream)))
+                else:
+                    with os.fdopen(write_fd, "wb") as pipe:
+                        pipe.write(b"".join(blocks))
+                    code = 0
+            finally:
+                os._exit(code)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
     os.close(write_fd)
     return pid, read_fd
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from shrinkcli.errors import UsageError
+from shrinkcli.errors import ShrinkError, UsageError
 
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
@@ -64,6 +64,9 @@ def text_output(path: str | None) -> Iterator[IO[str]]:
         except BrokenPipeError:  # e.g. `shrink simulate | head`: stop quietly, as cat does
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise SystemExit(141) from None
+        except OSError as exc:  # e.g. a full disk behind a redirection
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise ShrinkError(f"cannot write to standard output: {exc.strerror}") from None
         return
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
         yield fh

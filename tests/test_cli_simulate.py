@@ -111,3 +111,25 @@ def test_version_help_and_module_entry_point():
     )  # fmt: skip
     assert "simulate" in helped.stdout
     assert helped.stdout.strip().endswith("[]"), "--help must not import heavy libraries"
+
+
+def test_full_disk_on_stdout_is_one_line_exit_1():
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "shrinkcli", "simulate", "--n-cluster", "10"],
+            stdout=full, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "shrink: error: cannot write to standard output: No space left on device"
+    ]
+
+
+def test_closed_pipe_stops_quietly():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shrinkcli", "simulate", "--n-cluster", "3000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout.readline() == b"y,x,cluster\n"
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 141 and proc.stderr.read() == b""

@@ -217,3 +217,25 @@ def _stream_like(n_move: int):
             pass
 
     return Stream()
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_a_killed_run_leaves_no_file_and_no_process(tmp_path, sig):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shrinkcli", "run", "--frames", "400", "-o", "x.gif", "-q"],
+        cwd=tmp_path, stderr=subprocess.PIPE, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
+    )  # fmt: skip
+    time.sleep(2.0)  # into the drawing, with the second process forked
+    os.killpg(proc.pid, getattr(signal, sig))
+    code = proc.wait(timeout=60)
+    assert code in (130, 143)
+    time.sleep(0.3)
+    assert list(tmp_path.iterdir()) == []  # neither x.gif nor a temporary .x.gif.*
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # the whole group, child included, is gone
