@@ -313,6 +313,9 @@ def _progress(quiet: bool, values: dict[str, Any]) -> Iterator[Callable[[int], N
         yield lambda done: bar.update(task, completed=done)
 
 
+_INTERRUPTED: list[int] = []  # set by the console script's Ctrl-C handler
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one plain line on stderr for every error, never a traceback."""
     from shrinkcli.errors import ShrinkError
@@ -325,6 +328,8 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, BrokenPipeError) as exc:
         _fail("interrupted" if isinstance(exc, KeyboardInterrupt) else "", 130)
     except Exception as exc:  # the parser's own errors (Typer vendors click's classes)
+        if _INTERRUPTED:  # Ctrl-C inside C code (matplotlib) can surface as another error
+            _fail("interrupted", 130)
         if type(exc).__name__ == "NoArgsIsHelpError":
             sys.exit(0)
         if type(exc).__name__ == "Abort":
@@ -349,7 +354,13 @@ def entry() -> None:
     def terminated(signum: int, frame: object) -> None:
         raise SystemExit(128 + signum)  # unwinds like Ctrl-C: temporary files are removed
 
+    def interrupted(signum: int, frame: object) -> None:
+        _INTERRUPTED.append(signum)
+        raise KeyboardInterrupt
+
     signal.signal(signal.SIGTERM, terminated)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, interrupted)
     try:
         main()
         code = 0

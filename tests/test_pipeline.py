@@ -227,7 +227,7 @@ def test_a_killed_run_leaves_no_file_and_no_process(tmp_path, sig):
     import time
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shrinkcli", "run", "--frames", "400", "-o", "x.gif", "-q"],
+        [sys.executable, "-m", "shrinkcli", "run", "--frames", "3000", "-o", "x.gif", "-q"],
         cwd=tmp_path, stderr=subprocess.PIPE, start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
     )  # fmt: skip
