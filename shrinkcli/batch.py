@@ -39,13 +39,16 @@ def plan(files: list[str], out_dir: Path, fmt: str, overrides: dict[str, Any]) -
     if not files:
         raise UsageError("no scenario files given; e.g. shrink batch scenarios/*.toml")
     jobs, seen = [], {}
+    from shrinkcli.encode import check_target
     from shrinkcli.pipeline import check_values
 
     for file in files:
         values = merge(read_scenario(file), overrides)
         name = values.get("name") or Path(file).stem
         try:
-            check_values(values, out_dir / f"{name}.{fmt}", folder=False)
+            _, settings = check_values(values)
+            size = (settings.width, settings.height)
+            check_target(out_dir / f"{name}.{fmt}", fps=settings.fps, size=size)
         except UsageError as exc:
             raise UsageError(f"{file}: {exc}") from None
         if name in seen:

@@ -137,7 +137,7 @@ def _load(flags: dict[str, Any], *targets: str | None):
     from shrinkcli.output import check_writable
     from shrinkcli.pipeline import check_values, load_data
 
-    scenario, _ = check_values(flags, None)
+    scenario, _ = check_values(flags)
     for target in targets:
         if target not in (None, "-"):
             check_writable(target)

@@ -109,7 +109,7 @@ def _check_ranges(path: Path, values: dict[str, Any]) -> None:
     from shrinkcli.pipeline import check_values
 
     try:
-        check_values(values, None)
+        check_values(values)
     except UsageError as exc:
         raise UsageError(f"{path}: {exc}") from None
 

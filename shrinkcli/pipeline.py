@@ -87,11 +87,11 @@ def run(
     return RunResult(data=data, fits=fits, output=path, seconds=time.perf_counter() - start)
 
 
-def check_values(values: dict[str, Any], output: str | Path | None, *, folder: bool = True):
-    """Everything about a run that can be wrong, checked before any work is done.
+def check_values(values: dict[str, Any]):
+    """Everything about a run's values that can be wrong, checked before any work.
 
-    Returns the Scenario (None for --data) and the RenderSettings. ``folder=False``
-    skips the check that the output's folder exists (batch creates it later).
+    Returns the Scenario (None for --data) and the RenderSettings; run() checks
+    the output file itself.
     """
     from shrinkcli.draw import RenderSettings
     from shrinkcli.scenario import Scenario, flag
@@ -101,13 +101,6 @@ def check_values(values: dict[str, Any], output: str | Path | None, *, folder: b
     engine = values.get("engine") or "shrink"
     if engine not in ENGINES:
         raise UsageError(f"--engine {engine!r} is not known: use one of {', '.join(ENGINES)}")
-    if output is not None:
-        from shrinkcli.encode import check_target
-        from shrinkcli.output import check_writable
-
-        check_target(Path(output), fps=settings.fps, size=(settings.width, settings.height))
-        if folder:
-            check_writable(output)
     path = values.get("data")
     if path is None:
         named = [flag(k) for k in COLUMN_KEYS if values.get(k) is not None]
@@ -137,7 +130,7 @@ def load_data(values: dict[str, Any], scenario=None):
 
 def run_values(values: dict[str, Any], output: str | Path | None, progress=None) -> RunResult:
     """run() from flag-named values (a scenario file merged with command-line flags)."""
-    scenario, settings = check_values(values, output)
+    scenario, settings = check_values(values)
     return run(
         scenario,
         data=load_data(values, scenario),
