@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from shrinkcli.errors import ShrinkError, UsageError
+from shrinkcli.pipeline import SIM_KEYS
 
 FORMATS = ("gif", "mp4", "png")
 
@@ -90,7 +91,9 @@ def run_job(job: Job) -> dict[str, Any]:
     row.update(
         status="ok",
         error="",
-        parameters={k: job.values.get(k) for k in _PARAMETER_KEYS if job.values.get(k) is not None},
+        parameters={
+            k: job.values.get(k) for k in (*SIM_KEYS, "data") if job.values.get(k) is not None
+        },
         fit=_fit_fields(doc),
         truth_rmse=doc.get("truth_rmse"),
         outputs={
@@ -102,10 +105,6 @@ def run_job(job: Job) -> dict[str, Any]:
         seconds=time.perf_counter() - start,
     )
     return row
-
-
-_PARAMETER_KEYS = ("obs_per_cluster", "n_cluster", "intercept", "beta", "sigma", "sd_int",
-                   "sd_slope", "cor", "balanced", "seed", "data")  # fmt: skip
 
 
 def _fit_fields(doc: dict[str, Any]) -> dict[str, Any]:
@@ -195,7 +194,7 @@ def flat_row(row: dict[str, Any]) -> dict[str, Any]:
     flat = {k: row.get(k) for k in ("name", "status", "error", "file", "title", "seconds")}
     defaults = Scenario()
     params = row.get("parameters") or {}
-    for key in _PARAMETER_KEYS:
+    for key in (*SIM_KEYS, "data"):
         flat[key] = params.get(key, getattr(defaults, key, None) if "data" not in params else None)
     flat.update(row.get("fit") or {})
     rmse = row.get("truth_rmse") or {}

@@ -11,16 +11,17 @@ make_frames, encode.write_animation), the way lme4's modular interface is.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from shrinkcli.errors import UsageError
+from shrinkcli.scenario import Scenario
 
 ENGINES = ("shrink", "statsmodels")
-SIM_KEYS = ("obs_per_cluster", "n_cluster", "intercept", "beta", "sigma", "sd_int", "sd_slope",
-            "cor", "balanced", "seed")  # fmt: skip
+SIM_KEYS = tuple(f.name for f in fields(Scenario))  # the create_data arguments
 COLUMN_KEYS = ("y", "x", "cluster")
+# RenderSettings' fields, spelled out so that fitting never imports matplotlib (tested)
 PICTURE_KEYS = ("frames", "hold", "fps", "width", "height", "ease", "ellipses", "truth", "zoom",
                 "path")  # fmt: skip
 KAPPA_START = 1e8  # pooling path: beyond this the models are no-pooling to the eye
@@ -65,7 +66,6 @@ def run(
     With ``output=None`` nothing is drawn: the result carries the data and fits only.
     """
     from shrinkcli.draw import RenderSettings
-    from shrinkcli.scenario import Scenario
     from shrinkcli.simulate import simulate
 
     start = time.perf_counter()
@@ -94,7 +94,7 @@ def check_values(values: dict[str, Any]):
     the output file itself.
     """
     from shrinkcli.draw import RenderSettings
-    from shrinkcli.scenario import Scenario, flag
+    from shrinkcli.scenario import flag
 
     sim = {k: values.get(k) for k in SIM_KEYS}
     settings = RenderSettings(**{k: values[k] for k in PICTURE_KEYS if values.get(k) is not None})

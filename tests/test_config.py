@@ -69,3 +69,16 @@ def test_malformed_files_name_file_and_key(tmp_path, text, parts):
 def test_missing_file(tmp_path):
     with pytest.raises(UsageError, match="no such scenario file"):
         read_scenario(tmp_path / "none.toml")
+
+
+def test_key_lists_match_the_objects_and_flags_they_mirror():
+    import dataclasses
+
+    from shrinkcli.cli import _DATA_FLAGS, _FILE_FLAGS, _MODEL_FLAGS, _PICTURE_FLAGS
+    from shrinkcli.config import KEYS
+    from shrinkcli.draw import RenderSettings
+    from shrinkcli.pipeline import PICTURE_KEYS
+
+    assert set(PICTURE_KEYS) == {f.name for f in dataclasses.fields(RenderSettings)}
+    flags = [n for n, _, _ in _DATA_FLAGS + _FILE_FLAGS + _MODEL_FLAGS + _PICTURE_FLAGS]
+    assert {k.replace("-", "_") for k in KEYS} - {"name", "title", "lesson"} == set(flags)
