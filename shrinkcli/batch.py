@@ -50,7 +50,7 @@ def plan(files: list[str], out_dir: Path, fmt: str, overrides: dict[str, Any]) -
             _, settings = check_values(values)
             size = (settings.width, settings.height)
             check_target(out_dir / f"{name}.{fmt}", fps=settings.fps, size=size)
-        except UsageError as exc:
+        except ShrinkError as exc:  # a data path that is no file, too
             raise UsageError(f"{file}: {exc}") from None
         if name in seen:
             raise UsageError(f"{file}: name {name!r} is also used by {seen[name]}; rename one")

@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from shrinkcli.errors import UsageError
+from shrinkcli.errors import ShrinkError, UsageError
 
 # key (flag word) -> accepted Python types; every key maps to the option of the same name
 TEXT = (str,)
@@ -110,7 +110,7 @@ def _check_ranges(path: Path, values: dict[str, Any]) -> None:
 
     try:
         check_values(values)
-    except UsageError as exc:
+    except ShrinkError as exc:  # a data path that is no file, too
         raise UsageError(f"{path}: {exc}") from None
 
 

@@ -10,14 +10,20 @@ from shrinkcli.errors import DataError
 from shrinkcli.simulate import ClusteredData
 
 
-def read_csv(path: str | Path, *, y: str = "y", x: str = "x", cluster: str = "cluster"):
-    """Load columns y, x and cluster (numeric, numeric, any labels) from a CSV file."""
-    import pandas as pd
-
+def check_readable(path: str | Path) -> Path:
+    """A data path that is no file is refused before any other work."""
     path = Path(path)
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise DataError(f"cannot read {path}: it {what}; give the path of a CSV file")
+    return path
+
+
+def read_csv(path: str | Path, *, y: str = "y", x: str = "x", cluster: str = "cluster"):
+    """Load columns y, x and cluster (numeric, numeric, any labels) from a CSV file."""
+    import pandas as pd
+
+    path = check_readable(path)
     try:
         frame = pd.read_csv(path, skipinitialspace=True, dtype={cluster: object}, index_col=False)
     except pd.errors.EmptyDataError:

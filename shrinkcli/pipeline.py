@@ -39,15 +39,14 @@ class RunResult:
 
 def fit_data(data, *, reml: bool = True, engine: str = "shrink"):
     """Fit y ~ x + (x | cluster) with the chosen engine; returns Fits."""
+    check_engine(engine)
     if engine == "shrink":
         from shrinkcli.fit import fit_mixed
 
         return fit_mixed(data, reml=reml)
-    if engine == "statsmodels":
-        from shrinkcli.fit_statsmodels import fit_statsmodels
+    from shrinkcli.fit_statsmodels import fit_statsmodels
 
-        return fit_statsmodels(data, reml=reml)
-    raise UsageError(f"--engine {engine!r} is not known: use one of {', '.join(ENGINES)}")
+    return fit_statsmodels(data, reml=reml)
 
 
 def run(
@@ -70,12 +69,7 @@ def run(
 
     start = time.perf_counter()
     settings = settings or RenderSettings()
-    if output is not None:  # a wrong suffix or folder is found before any work
-        from shrinkcli.encode import check_target
-        from shrinkcli.output import check_writable
-
-        check_target(Path(output), fps=settings.fps, size=(settings.width, settings.height))
-        check_writable(output)
+    check_output(output, settings)
     if data is None:
         scenario = scenario or Scenario()
         data = simulate(scenario)
@@ -85,6 +79,22 @@ def run(
         picture = make_picture(data, fits, scenario=scenario, title=title)
         path = draw_to_file(picture, make_frames(data, fits, settings), settings, output, progress)
     return RunResult(data=data, fits=fits, output=path, seconds=time.perf_counter() - start)
+
+
+def check_output(output: str | Path | None, settings) -> None:
+    """A wrong suffix, size or folder for ``output`` is found before any work."""
+    if output is None:
+        return
+    from shrinkcli.encode import check_target
+    from shrinkcli.output import check_writable
+
+    check_target(Path(output), fps=settings.fps, size=(settings.width, settings.height))
+    check_writable(output)
+
+
+def check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        raise UsageError(f"--engine {engine!r} is not known: use one of {', '.join(ENGINES)}")
 
 
 def check_values(values: dict[str, Any]):
@@ -98,9 +108,7 @@ def check_values(values: dict[str, Any]):
 
     sim = {k: values.get(k) for k in SIM_KEYS}
     settings = RenderSettings(**{k: values[k] for k in PICTURE_KEYS if values.get(k) is not None})
-    engine = values.get("engine") or "shrink"
-    if engine not in ENGINES:
-        raise UsageError(f"--engine {engine!r} is not known: use one of {', '.join(ENGINES)}")
+    check_engine(values.get("engine") or "shrink")
     path = values.get("data")
     if path is None:
         named = [flag(k) for k in COLUMN_KEYS if values.get(k) is not None]
@@ -110,9 +118,9 @@ def check_values(values: dict[str, Any]):
     given = [flag(k) for k, v in sim.items() if v is not None]
     if given:
         raise UsageError(f"{given[0]} is a simulation flag and cannot be used with --data")
-    if not Path(path).is_file():
-        what = "is a folder" if Path(path).is_dir() else "does not exist"
-        raise UsageError(f"--data {path}: it {what}; give the path of a CSV file")
+    from shrinkcli.data import check_readable
+
+    check_readable(path)
     return None, settings
 
 
@@ -131,6 +139,7 @@ def load_data(values: dict[str, Any], scenario=None):
 def run_values(values: dict[str, Any], output: str | Path | None, progress=None) -> RunResult:
     """run() from flag-named values (a scenario file merged with command-line flags)."""
     scenario, settings = check_values(values)
+    check_output(output, settings)  # before reading or simulating the data
     return run(
         scenario,
         data=load_data(values, scenario),
