@@ -75,6 +75,7 @@ def read_csv(path: str | Path, *, y: str = "y", x: str = "x", cluster: str = "cl
         labels=labels,
         truth=None,
         source=str(path),
+        names=(y, x, cluster),
     )
 
 

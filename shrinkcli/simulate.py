@@ -17,7 +17,8 @@ class ClusteredData:
 
     ``codes`` index ``labels`` (0..G-1, in order of first appearance of the
     sorted labels); ``truth`` holds each cluster's true (intercept, slope) when
-    the data were simulated, else None.
+    the data were simulated, else None. ``names`` are the user's column names,
+    which the picture's axes and the summary speak in.
     """
 
     y: np.ndarray
@@ -27,6 +28,7 @@ class ClusteredData:
     labels: np.ndarray
     truth: np.ndarray | None = None
     source: str = "simulated (create_data)"
+    names: tuple[str, str, str] = ("y", "x", "cluster")  # the columns y, x and cluster came from
 
     @property
     def n_obs(self) -> int:
