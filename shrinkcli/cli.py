@@ -59,7 +59,12 @@ _PICTURE_FLAGS = [
     ("ease", str, "Easing: linear (default), quad-in-out, cubic-in-out, sine-in-out, ..."),
     ("ellipses", bool, "Draw contours of the fitted random-effect distribution."),
     ("truth", bool, "Draw the true cluster effects (simulated data)."),
-    ("zoom", str, "baseline (the article's fixed window, default) or data (fit all points)."),
+    (
+        "zoom",
+        str,
+        "auto (fits the mixed estimates, default), article (the article's fixed "
+        "window; alias baseline) or data (every point).",
+    ),
     ("path", str, "straight (the article's, default) or pooling (every frame a real model)."),
 ]
 
@@ -233,6 +238,7 @@ def run_command(
     if as_json:
         doc = to_json(result.fits, truth=result.data.truth, source=result.data.source)
         doc["output"] = str(result.output)
+        doc["picture"] = result.picture
         print(json.dumps(doc, indent=2))
     else:
         print(result.output)

@@ -11,11 +11,18 @@ OLS estimate from the fixed effects: per-axis z-scores against the fitted
 random-effect standard deviations (sqrt of the diagonal of ``re_cov``; where a
 component is zero, the spread of the OLS estimates on that axis is used instead),
 combined as sqrt(z_int^2 + z_slope^2), then rescaled linearly from the smallest
-distance to the 95th percentile onto alpha 0.1 .. 1 (the farthest 5% are all
-opaque). Without that cap one wild OLS estimate (a cluster of two observations in
-the fewer-observations scenario lies 46 SDs out) would leave every other point
-near alpha 0.1. The correlation is left out on purpose: it keeps the distance
-defined for singular fits and easy to read.
+distance to the 95th percentile onto alpha ALPHA_RANGE (the farthest 5% are all
+opaque). The floor keeps the nearest clusters readable; without the cap one wild
+OLS estimate (a cluster of two observations in the fewer-observations scenario
+lies 46 SDs out) would leave every other point near the floor. The moving points
+reach full colour as they arrive, so the end state shows every mixed estimate.
+The correlation is left out on purpose: it keeps the distance defined for
+singular fits and easy to read.
+
+With many clusters, markers, arrows and opacity shrink by ``density`` (1 up to
+100 clusters, then sqrt(100 / G), at least 0.3) so that the picture is not a
+hairball. Text never falls below MIN_TEXT_PX pixels, whatever the image size; a
+caption that cannot fit at that size is dropped.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.transforms import IdentityTransform
 
+from shrinkcli import window
 from shrinkcli.errors import UsageError
 from shrinkcli.tween import EASINGS, Frames, straight_frames
 
@@ -41,11 +49,8 @@ BACKGROUND = "#fffff8"
 TEXT = "#4D4D4D"  # ggplot's grey30
 TICK_TEXT = "#7F7F7F"  # ggplot's grey50
 TRUTH = "#333333"
-BASELINE_SD = (0.5, 0.25)  # the article's zoom: fixed effects +- 3 baseline SDs
-ZOOM_SDS = 3.0
-EXPAND = 0.05  # each side, of the range: ggplot's default, so edge points are not cut
-ELLIPSE_LEVELS = (0.5, 0.8, 0.95)
-ALPHA_RANGE = (0.1, 1.0)
+ALPHA_RANGE = (0.4, 1.0)
+MIN_TEXT_PX = 8.0  # smallest text height in pixels (font size in points at 72 dpi)
 ALPHA_CAP_QUANTILE = 0.95  # distances beyond this quantile all get full opacity
 BASE_WIDTH, BASE_HEIGHT = 600, 450  # text and marker sizes scale from this size
 
@@ -64,6 +69,7 @@ class Picture:
     re_cov: (2, 2) fitted random-effect covariance. sizes: (G,) observations per cluster.
     balanced: False maps point size to cluster size. truth: (G, 2) true effects or None.
     title, caption: texts written by the pipeline; this module only lays them out.
+    xlabel, ylabel: axis names, in the user's words for their own data.
     """
 
     ols: np.ndarray
@@ -75,6 +81,8 @@ class Picture:
     truth: np.ndarray | None = None
     title: str = ""
     caption: tuple[str, ...] = ()
+    xlabel: str = "Intercept"
+    ylabel: str = "Slope for x"
 
     def __post_init__(self) -> None:
         for name in ("ols", "mixed", "fixed", "re_cov", "sizes", "truth"):
@@ -120,7 +128,7 @@ class RenderSettings:
     ease: str = "linear"
     ellipses: bool = False
     truth: bool = False
-    zoom: str = "baseline"
+    zoom: str = "auto"
     path: str = "straight"
 
     def __post_init__(self) -> None:
@@ -139,8 +147,12 @@ class RenderSettings:
             raise UsageError(f"--fps {fps} must be a number from 0.1 to 100")
         if self.ease not in EASINGS:
             raise UsageError(f"--ease {self.ease!r} is not known; use one of " + ", ".join(EASINGS))
-        if self.zoom not in ("baseline", "data"):
-            raise UsageError(f"--zoom {self.zoom!r} is not known; use baseline or data")
+        if window.canonical_zoom(self.zoom) not in window.ZOOMS:
+            raise UsageError(
+                f"--zoom {self.zoom!r} is not known; use auto (fit the mixed estimates), "
+                "article (the article's fixed window; alias baseline) or data (every point)"
+            )
+        object.__setattr__(self, "zoom", window.canonical_zoom(self.zoom))
         if self.path not in ("straight", "pooling"):
             raise UsageError(f"--path {self.path!r} is not known; use straight or pooling")
 
@@ -193,35 +205,42 @@ def _size_to_diameter(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
 
 
 def axis_limits(picture: Picture, settings: RenderSettings) -> tuple[tuple, tuple]:
-    """(xlim, ylim) of the panel for the chosen zoom."""
-    fx, fy = picture.fixed
-    if settings.zoom == "baseline":  # plus ggplot's default 5% expansion, as in the article
-        dx, dy = ((1 + 2 * EXPAND) * ZOOM_SDS * s for s in BASELINE_SD)
-        return (fx - dx, fx + dx), (fy - dy, fy + dy)
-    pts = [picture.ols, picture.mixed, picture.fixed[None]]
+    """(xlim, ylim) of the panel for the chosen zoom (see shrinkcli.window)."""
+    return window.window(zoom=settings.zoom, **_window_inputs(picture, settings))
+
+
+def describe_picture(picture: Picture, settings: RenderSettings) -> dict:
+    """Window, estimates beyond it and axis labels: ``"picture"`` in ``run --json``."""
+    return window.describe(
+        zoom=settings.zoom,
+        xlabel=picture.xlabel,
+        ylabel=picture.ylabel,
+        **_window_inputs(picture, settings),
+    )
+
+
+def _window_inputs(picture: Picture, settings: RenderSettings) -> dict:
+    extra = []
     if settings.truth and picture.truth is not None:
-        pts.append(picture.truth)
+        extra.append(picture.truth)
     if settings.ellipses:
-        pts.append(np.concatenate(_ellipses(picture)))
-    allp = np.concatenate(pts)
-    allp = allp[np.isfinite(allp).all(axis=1)]
-    lo, hi = allp.min(axis=0), allp.max(axis=0)
-    span = np.where(hi - lo > 0, hi - lo, 1.0)
-    lo, hi = lo - EXPAND * span, hi + EXPAND * span
-    return (lo[0], hi[0]), (lo[1], hi[1])
+        extra.append(np.concatenate(_ellipses(picture)))
+    return {
+        "fixed": picture.fixed,
+        "re_cov": picture.re_cov,
+        "mixed": picture.mixed,
+        "ols": picture.ols,
+        "extra": extra,
+    }
 
 
 def _ellipses(picture: Picture, n: int = 181) -> list[np.ndarray]:
-    """Contours of N(fixed, re_cov) holding ELLIPSE_LEVELS of the distribution."""
-    vals, vecs = np.linalg.eigh(picture.re_cov)
-    root = vecs * np.sqrt(np.clip(vals, 0.0, None))
-    t = np.linspace(0, 2 * np.pi, n)
-    circle = np.stack([np.cos(t), np.sin(t)])
-    out = []
-    for level in ELLIPSE_LEVELS:
-        r = math.sqrt(-2 * math.log(1 - level))  # chi-square(2) quantile, square-rooted
-        out.append(picture.fixed + r * (root @ circle).T)
-    return out
+    return window.ellipses(picture.fixed, picture.re_cov, n)
+
+
+def density(n_clusters: int) -> float:
+    """1 up to 100 clusters, then sqrt(100 / G), at least 0.3: thins a crowded picture."""
+    return max(0.3, min(1.0, math.sqrt(100.0 / max(n_clusters, 1))))
 
 
 def format_kappa(kappa: float) -> str:
@@ -259,10 +278,17 @@ class Scene:
 
     ``to_pixel`` maps data coordinates to image (column, row) coordinates, row 0 at top.
     ``kappa_max``, when given, adds the pooling-path dial (kappa from kappa_max down to 1).
+    ``tracks`` (F, G, 2), when given, are the paths the points really follow (the
+    pooling path curves); the faint lines follow them instead of running straight.
     """
 
     def __init__(
-        self, picture: Picture, settings: RenderSettings, *, kappa_max: float | None = None
+        self,
+        picture: Picture,
+        settings: RenderSettings,
+        *,
+        kappa_max: float | None = None,
+        tracks: np.ndarray | None = None,
     ) -> None:
         if settings.truth and picture.truth is None:
             raise UsageError(
@@ -270,6 +296,7 @@ class Scene:
                 "data have; drop --truth for data read from a file"
             )
         self.picture, self.settings, self.kappa_max = picture, settings, kappa_max
+        self.tracks = tracks
         w, h = settings.width, settings.height
         self.scale = min(w / BASE_WIDTH, h / BASE_HEIGHT)
         dpi = 100.0 * self.scale  # text and markers (sized in points) scale with the image
@@ -279,8 +306,14 @@ class Scene:
             raise RuntimeError(f"canvas is {self.canvas.get_width_height()}, wanted {(w, h)}")
         self.ax = self.fig.add_axes((0.1, 0.1, 0.8, 0.8))
         self.moving = picture.has_ols
-        self.alpha = point_alpha(picture)
-        self.diameter = point_diameter(picture)
+        self.density = density(picture.n_clusters)
+        self.alpha = point_alpha(picture) * max(self.density, 0.5)
+        self.diameter = point_diameter(picture) * math.sqrt(self.density)
+        self.xlim, self.ylim = axis_limits(picture, settings)
+        self.beyond = {
+            "by_cluster": window.outside(picture.ols, self.xlim, self.ylim),
+            "mixed": window.outside(picture.mixed, self.xlim, self.ylim),
+        }
         self._layout()
         self._static_layer()
         self._moving_layer()
@@ -293,6 +326,10 @@ class Scene:
         """Pixels for a length in points."""
         return points * self.fig.dpi / 72.0
 
+    def fs(self, points: float) -> float:
+        """A font size in points, never below MIN_TEXT_PX pixels on the image."""
+        return max(points, MIN_TEXT_PX * 72.0 / self.fig.dpi)
+
     def to_pixel(self, xy: np.ndarray) -> np.ndarray:
         """(N, 2) data (intercept, slope) -> (N, 2) float image (column, row)."""
         disp = self.ax.transData.transform(np.asarray(xy, dtype=float).reshape(-1, 2))
@@ -303,18 +340,52 @@ class Scene:
         box = artist.get_window_extent(self.canvas.get_renderer())
         return box.x0, box.y0, box.x1, box.y1
 
-    def _fit_width(self, artist, max_width: float, min_size: float = 5.0) -> None:
-        """Shrink a text's font until it is at most max_width pixels wide."""
+    def _fit_width(self, artist, max_width: float) -> bool:
+        """Shrink a text's font until it is at most max_width pixels wide, but not below
+        the smallest legible size; False if it still does not fit."""
+        floor = self.fs(0)
         for _ in range(20):
             x0, _, x1, _ = self._box(artist)
-            if x1 - x0 <= max_width or artist.get_fontsize() <= min_size:
-                return
-            artist.set_fontsize(max(min_size, artist.get_fontsize() * max_width / (x1 - x0)))
+            if x1 - x0 <= max_width:
+                return True
+            if artist.get_fontsize() <= floor:
+                return False
+            artist.set_fontsize(max(floor, artist.get_fontsize() * max_width / (x1 - x0)))
+        return False
 
-    def _text(self, x: float, y: float, text: str, **kw):
-        """A figure text placed in pixels."""
+    def _text(self, x: float, y: float, text: str, fontsize: float, **kw):
+        """A figure text placed in pixels, as plain text (no mathtext: '$' is a dollar)."""
         w, h = self.settings.width, self.settings.height
-        return self.fig.text(x / w, y / h, text, **kw)
+        return self.fig.text(x / w, y / h, text, fontsize=self.fs(fontsize), usetex=False,
+                             parse_math=False, **kw)  # fmt: skip
+
+    def _title(self, pad: float, top: float) -> float:
+        """The title on one line, shortened with '…' if it cannot fit; returns its bottom."""
+        w = self.settings.width
+        text = " ".join(self.picture.title.split())  # a newline would overlap the label
+        title = self._text(pad, top, text, 10.5, ha="left", va="top", color="#333333")
+        while not self._fit_width(title, w - 2 * pad) and len(text) > 1:
+            text = text[: max(1, int(len(text) * 0.9))].rstrip()
+            title.set_text(text + "…")
+        return self._box(title)[1]
+
+    def _caption(self, pad: float) -> float:
+        """The caption lines at the bottom; returns the top of what it took (pad if dropped)."""
+        w = self.settings.width
+        lines = list(self.picture.caption)
+        beyond = window.beyond_edge_line(*(int(m.sum()) for m in self.beyond.values()))
+        if beyond:
+            lines.append(beyond)
+        if self.kappa_max is not None:
+            lines.append("Pooling path: random-effect covariance × κ; κ = ∞ no pooling, 1 the fit")
+        if not lines:
+            return pad
+        cap = self._text(pad, pad, "\n".join(lines), 7.5, ha="left", va="bottom",
+                         color=TICK_TEXT, linespacing=1.35)  # fmt: skip
+        if not self._fit_width(cap, w - 2 * pad) or self._box(cap)[3] > 0.3 * self.settings.height:
+            cap.remove()  # too small an image for the caption to be legible
+            return pad
+        return self._box(cap)[3]
 
     def _layout(self) -> None:
         """Place title, y label, legend, caption and x label; the panel gets the rest."""
@@ -323,12 +394,9 @@ class Scene:
         pad = 8 * s
         top = h - pad
         if pic.title:
-            title = self._text(
-                pad, top, pic.title, ha="left", va="top", fontsize=10.5, color="#333333"
-            )
-            self._fit_width(title, w - 2 * pad)
-            top = self._box(title)[1] - 5 * s
-        ylab = self._text(pad, top, "Slope for x", ha="left", va="top", fontsize=9, color=TEXT)
+            top = self._title(pad, top) - 5 * s
+        ylab = self._text(pad, top, pic.ylabel, 9, ha="left", va="top", color=TEXT)
+        self._fit_width(ylab, w - 2 * pad)
         panel_top = self._box(ylab)[1] - 5 * s
 
         column_left, column_bottom = self._legends(w - pad, panel_top)
@@ -336,44 +404,28 @@ class Scene:
             column_bottom = self._dial_layout(column_left, column_bottom - 12 * s, w - pad)
         panel_right = column_left - 12 * s
 
-        bottom = pad
-        if pic.caption:
-            cap = self._text(
-                pad,
-                bottom,
-                "\n".join(pic.caption),
-                ha="left",
-                va="bottom",
-                fontsize=7.5,
-                color=TICK_TEXT,
-                linespacing=1.35,
-            )
-            self._fit_width(cap, w - 2 * pad)
-            bottom = self._box(cap)[3] + 5 * s
-        xlab = self._text(
-            pad, bottom, "Intercept", ha="center", va="bottom", fontsize=9, color=TEXT
-        )
-        probe = self._text(0, 0, "0.5", fontsize=8, va="bottom")
+        bottom = self._caption(pad) + 5 * s
+        xlab = self._text(pad, bottom, pic.xlabel, 9, ha="center", va="bottom", color=TEXT)
+        probe = self._text(0, 0, "0.5", 8, va="bottom")
         tick_h = self._box(probe)[3] - self._box(probe)[1]
         probe.remove()
         tick_pad = 3.0  # points
         panel_bottom = self._box(xlab)[3] + 3 * s + tick_h + self.px(tick_pad)
 
-        xlim, ylim = axis_limits(pic, self.settings)
-        ax.set_xlim(*xlim)
-        ax.set_ylim(*ylim)
+        ax.set_xlim(*self.xlim)
+        ax.set_ylim(*self.ylim)
         ax.set_facecolor(BACKGROUND)
         for spine in ax.spines.values():
             spine.set_visible(False)
-        ax.tick_params(length=0, labelsize=8, labelcolor=TICK_TEXT, pad=tick_pad)
+        ax.tick_params(length=0, labelsize=self.fs(8), labelcolor=TICK_TEXT, pad=tick_pad)
 
         def place(left: float) -> None:
             ax.set_position(
                 (
                     left / w,
                     panel_bottom / h,
-                    (panel_right - left) / w,
-                    (panel_top - panel_bottom) / h,
+                    max(panel_right - left, 1.0) / w,
+                    max(panel_top - panel_bottom, 1.0) / h,
                 )
             )
 
@@ -385,6 +437,7 @@ class Scene:
             place(pad + 30 * s - (box.x0 - pad))
         x0, _, x1, _ = self._box(ax)
         xlab.set_x((x0 + x1) / 2 / w)
+        self._fit_width(xlab, w - 2 * pad)
 
     def _legends(self, right: float, top: float) -> tuple[float, float]:
         """'Model' (and 'Cluster size' when unbalanced) legends in a right-hand column.
@@ -415,6 +468,9 @@ class Scene:
             labels.append("truth")
         handles.append((dot((0, 0, 0, 0.25), size=8.5), dot((0, 0, 0, 0.5), size=3.5)))
         labels.append("average")
+        if any(m.any() for m in self.beyond.values()):
+            handles.append(dot(TICK_TEXT, marker=">", size=4.5))
+            labels.append("beyond the edge")
         if st.ellipses:
             handles.append(Line2D([], [], color=TICK_TEXT, lw=0.8))
             labels.append("50/80/95% of\nrandom effects")
@@ -422,7 +478,7 @@ class Scene:
         left, bottom, _, _ = self._box(model)
         if not pic.balanced:
             sizes = np.unique(np.round(np.quantile(pic.sizes, [0, 0.5, 1])).astype(int))
-            diam = _size_to_diameter(sizes, pic.sizes)
+            diam = _size_to_diameter(sizes, pic.sizes) * math.sqrt(self.density)
             handles = [dot(TICK_TEXT, size=float(dd)) for dd in diam]
             size = self._legend(
                 handles,
@@ -443,8 +499,8 @@ class Scene:
             loc=loc,
             bbox_to_anchor=(anchor[0] / w, anchor[1] / h),
             frameon=False,
-            fontsize=8,
-            title_fontsize=8.5,
+            fontsize=self.fs(8),
+            title_fontsize=self.fs(8.5),
             labelcolor=TEXT,
             alignment="left",
             borderaxespad=0,
@@ -460,10 +516,10 @@ class Scene:
         """The pooling-path dial under the legends: title, kappa, a track from 'none' to
         'fitted'; returns its bottom. The kappa value and the knob are drawn per frame."""
         s = self.scale
-        head = self._text(left, top, "Pooling path", ha="left", va="top", fontsize=8.5, color=TEXT)
+        head = self._text(left, top, "Pooling path", 8.5, ha="left", va="top", color=TEXT)
         y = self._box(head)[1] - 4 * s
         self.kappa_text = self._text(
-            left, y, "κ = 10,000", ha="left", va="top", fontsize=8, color=TEXT, animated=True
+            left, y, "κ = 10,000", 8, ha="left", va="top", color=TEXT, animated=True
         )
         y = self._box(self.kappa_text)[1] - 7 * s
         self.dial = (left + 3 * s, right - 3 * s, y)
@@ -478,10 +534,8 @@ class Scene:
             )
         )
         ends = [
-            self._text(left, y - 5 * s, "none", ha="left", va="top", fontsize=6.5, color=TICK_TEXT),
-            self._text(
-                right, y - 5 * s, "fitted", ha="right", va="top", fontsize=6.5, color=TICK_TEXT
-            ),
+            self._text(left, y - 5 * s, "none", 6.5, ha="left", va="top", color=TICK_TEXT),
+            self._text(right, y - 5 * s, "fitted", 6.5, ha="right", va="top", color=TICK_TEXT),
         ]
         self.knob = Line2D(
             [left],
@@ -519,7 +573,7 @@ class Scene:
             ax.scatter(
                 pic.truth[:, 0],
                 pic.truth[:, 1],
-                s=5.0**2,
+                s=(5.0 * math.sqrt(self.density)) ** 2,
                 marker="+",
                 c=TRUTH,
                 linewidths=0.7,
@@ -537,26 +591,85 @@ class Scene:
                 linewidths=1.0,
                 zorder=4,
             )
+        self._edge_markers()
+
+    def _pixels(self, xy: np.ndarray) -> np.ndarray:
+        """Data -> display pixels (y up), for artists drawn with IdentityTransform."""
+        return self.ax.transData.transform(np.asarray(xy, dtype=float).reshape(-1, 2))
+
+    def _edge_markers(self) -> None:
+        """Estimates beyond the window: a small triangle on the edge, pointing at them.
+
+        A by-cluster estimate's marker sits where its faint line leaves the window;
+        a mixed estimate's (possible only with --zoom article) on the line from the
+        window's centre.
+        """
+        pic, s = self.picture, self.scale
+        x0, y0, x1, y1 = self._box(self.ax)
+        r = max(3.0 * s, 2.5)  # the marker's half-size, in pixels
+        box = ((x0 + r + 1, x1 - r - 1), (y0 + r + 1, y1 - r - 1))
+        centre = self._pixels(pic.fixed)
+        tris, colours = [], []
+        for name, points, rgb in (("by_cluster", pic.ols, "orange"), ("mixed", pic.mixed, "olive")):
+            out = self.beyond[name]
+            if not out.any():
+                continue
+            target = self._pixels(points[out])
+            origin = self._pixels(pic.mixed[out]) if name == "by_cluster" else centre
+            origin = np.broadcast_to(origin, target.shape)
+            at = window.edge_points(target, origin, *box)
+            vec = target - at
+            unit = vec / np.maximum(np.hypot(vec[:, 0], vec[:, 1]), 1e-9)[:, None]
+            normal = np.column_stack([-unit[:, 1], unit[:, 0]])
+            tip, base = at + unit * r, at - unit * r
+            tris.append(np.stack([tip, base + normal * r * 0.8, base - normal * r * 0.8], axis=1))
+            colours.append(np.tile([*_RGB[rgb], 0.85], (len(at), 1)))
+        if tris:
+            self.ax.add_collection(
+                PolyCollection(
+                    np.concatenate(tris),
+                    facecolors=np.concatenate(colours),
+                    edgecolors="none",
+                    transform=IdentityTransform(),
+                    zorder=4.5,
+                ),
+                autolim=False,
+            )
 
     def _arrows(self, ok: np.ndarray) -> None:
-        """Faint lines OLS -> mixed with a small head touching the mixed point's edge."""
+        """Faint lines OLS -> mixed (along the real track on the pooling path) with a
+        small head touching the mixed point's edge."""
         if not ok.any():
             return
-        start = self.ax.transData.transform(self.picture.ols[ok])
-        end = self.ax.transData.transform(self.picture.mixed[ok])
-        vec = end - start
+        if self.tracks is not None:
+            tracks = self.tracks[:, ok]  # (F, G', 2)
+        else:
+            tracks = np.stack([self.picture.ols[ok], self.picture.mixed[ok]])
+        f, g = tracks.shape[:2]
+        pix = self._pixels(tracks.reshape(-1, 2)).reshape(f, g, 2)
+        end = pix[-1]
+        # the head points along the last visible piece of the track
+        before = pix[-2].copy()
+        for k in range(f - 3, -1, -1):  # skip pieces too short to give a direction
+            short = np.hypot(*(end - before).T) < 1.0
+            if not short.any():
+                break
+            before[short] = pix[k][short]
+        vec = end - before
         length = np.hypot(vec[:, 0], vec[:, 1])
         unit = vec / np.where(length > 0, length, 1.0)[:, None]
         radius = self.px(self.diameter[ok] / 2) + 0.5 * self.scale
-        head_len, head_half = 5.0 * self.scale, 2.2 * self.scale
-        tip = end - unit * radius[:, None]
-        has_head = length > radius + head_len
-        tip = np.where(has_head[:, None], tip, end)
+        head_len, head_half = max(5.0 * self.scale, 3.5), max(2.2 * self.scale, 1.6)
+        total = np.hypot(*(pix[-1] - pix[0]).T) if f == 2 else np.inf
+        has_head = (length > 0) & (total > radius + head_len)
+        tip = np.where(has_head[:, None], end - unit * radius[:, None], end)
+        pix[-1] = tip
+        lw = max(0.7 * self.scale, 0.6) * max(self.density, 0.6)
         lines = LineCollection(
-            np.stack([start, tip], axis=1),
+            np.swapaxes(pix, 0, 1),
             colors="black",
-            alpha=0.1,
-            linewidths=0.7 * self.scale,
+            alpha=0.1 if self.density == 1 else 0.1 * max(self.density, 0.5),
+            linewidths=lw,
             transform=IdentityTransform(),
             zorder=2,
         )
@@ -570,7 +683,7 @@ class Scene:
                 heads,
                 facecolors="black",
                 edgecolors="none",
-                alpha=0.3,
+                alpha=0.3 * max(self.density, 0.5),
                 transform=IdentityTransform(),
                 zorder=2,
             )
@@ -597,12 +710,17 @@ class Scene:
     def frame(
         self, positions: np.ndarray, progress: float, kappa: float | None = None
     ) -> np.ndarray:
-        """The (H, W, 3) uint8 image with the moving points at ``positions`` (G, 2)."""
+        """The (H, W, 3) uint8 image with the moving points at ``positions`` (G, 2).
+
+        Colour runs from orange to olive and opacity from the cluster's own to full
+        with ``progress``, so the end state shows every mixed estimate plainly.
+        """
         self.canvas.restore_region(self.background)
         ok = self.moving
         if ok.any():
             p = float(progress)
             self.colors[:, :3] = (1 - p) * _RGB["orange"] + p * _RGB["olive"]
+            self.colors[:, 3] = (1 - p) * self.alpha[ok] + p * self.final_alpha
             self.points.set_offsets(np.asarray(positions)[ok])
             self.points.set_facecolors(self.colors)
             self.ax.draw_artist(self.points)
@@ -619,6 +737,11 @@ class Scene:
         # An (H, W, 3) view into a copy of the RGBA buffer: a contiguous copy is ~40x
         # faster than a strided RGB one, and encode.py feeds the RGBA base to Pillow/ffmpeg.
         return np.array(self.canvas.buffer_rgba())[:, :, :3]
+
+    @property
+    def final_alpha(self) -> float:
+        """Opacity of every mixed point at the end: full, less in a crowded picture."""
+        return max(self.density, 0.5)
 
 
 class FrameStream(Iterator[np.ndarray]):
@@ -698,12 +821,21 @@ def render_frames(picture: Picture, frames: Frames, settings: RenderSettings) ->
         raise ValueError(
             f"frames have {frames.n_clusters} clusters, the picture {picture.n_clusters}"
         )
-    kappa_max = None if frames.kappa is None else float(frames.kappa.max())
-    return FrameStream(Scene(picture, settings, kappa_max=kappa_max), frames)
+    kappa_max = tracks = None
+    if frames.kappa is not None:
+        kappa_max = float(frames.kappa.max())
+        tracks = frames.positions[: frames.n_move]
+    return FrameStream(Scene(picture, settings, kappa_max=kappa_max, tracks=tracks), frames)
 
 
-def render_still(picture: Picture, settings: RenderSettings) -> np.ndarray:
-    """The final state (every moving point at its mixed estimate) as one image."""
+def render_still(
+    picture: Picture, settings: RenderSettings, frames: Frames | None = None
+) -> np.ndarray:
+    """The final state (every moving point at its mixed estimate) as one image; with
+    the pooling path's ``frames``, the faint lines follow its tracks."""
+    if frames is not None and frames.kappa is not None:
+        scene = Scene(picture, settings, tracks=frames.positions[: frames.n_move])
+        return scene.frame(frames.positions[-1], 1.0)
     last = straight_frames(picture.ols, picture.mixed, frames=2, hold=0)
     return Scene(picture, settings).frame(last.positions[-1], 1.0)
 

@@ -29,12 +29,17 @@ KAPPA_START = 1e8  # pooling path: beyond this the models are no-pooling to the 
 
 @dataclass(frozen=True)
 class RunResult:
-    """What a run produced: the data, the fits, the file written and the time taken."""
+    """What a run produced: the data, the fits, the file written and the time taken.
+
+    ``picture`` describes what the picture shows (window, estimates beyond its edge,
+    axis labels: see draw.describe_picture); None when nothing was drawn.
+    """
 
     data: Any
     fits: Any
     output: Path | None
     seconds: float
+    picture: dict | None = None
 
 
 def fit_data(data, *, reml: bool = True, engine: str = "shrink"):
@@ -74,11 +79,15 @@ def run(
         scenario = scenario or Scenario()
         data = simulate(scenario)
     fits = fit_data(data, reml=reml, engine=engine)
-    path = None
+    path = shown = None
     if output is not None:
+        from shrinkcli.draw import describe_picture
+
         picture = make_picture(data, fits, scenario=scenario, title=title)
         path = draw_to_file(picture, make_frames(data, fits, settings), settings, output, progress)
-    return RunResult(data=data, fits=fits, output=path, seconds=time.perf_counter() - start)
+        shown = describe_picture(picture, settings)
+    seconds = time.perf_counter() - start
+    return RunResult(data=data, fits=fits, output=path, seconds=seconds, picture=shown)
 
 
 def check_output(output: str | Path | None, settings) -> None:
@@ -203,7 +212,7 @@ def draw_to_file(picture, frames, settings, output: str | Path, progress=None) -
 
     output = Path(output)
     if output.suffix.lower() == ".png":
-        return write_still(render_still(picture, settings), output)
+        return write_still(render_still(picture, settings, frames), output)
     return write_animation(
         render_frames(picture, frames, settings),
         output,
@@ -231,7 +240,16 @@ def make_picture(data, fits, *, scenario=None, title: str = ""):
         truth=data.truth,
         title=title or describe(scenario, data),
         caption=caption_lines(fits, truth_rmse(fits, data.truth)),
+        **axis_labels(data),
     )
+
+
+def axis_labels(data) -> dict[str, str]:
+    """The article's words for simulated data; the user's column names for their own."""
+    if data.truth is not None:
+        return {"xlabel": "Intercept", "ylabel": "Slope for x"}
+    y, x, _ = data.names
+    return {"xlabel": f"Intercept ({y} at {x} = 0)", "ylabel": f"Slope of {x}"}
 
 
 def describe(scenario, data) -> str:
