@@ -264,6 +264,17 @@ def describe(scenario, data) -> str:
     return ", ".join(f"{k.replace('_', ' ')} = {v:g}" for k, v in changed.items())
 
 
+def short_number(v: float) -> str:
+    """Three decimals in everyday ranges (the article's 0.540), else three significant
+    digits, so that data in any units never print as 0.000 or a 100-digit number."""
+    a = abs(v)
+    if a == 0 or 1e-2 <= a < 100:
+        return f"{v:.3f}"
+    if 100 <= a < 1e5:
+        return f"{v:.1f}"
+    return f"{v:#.3g}"
+
+
 def caption_lines(fits, rmse: dict | None) -> tuple[str, ...]:
     """Fitted variance components, what shrinkage bought, and clusters without an OLS line."""
     import math
@@ -273,16 +284,17 @@ def caption_lines(fits, rmse: dict | None) -> tuple[str, ...]:
     cov = fits.re_cov
     sd = np.sqrt(np.maximum(np.diag(cov), 0))
     corr = cov[0, 1] / (sd[0] * sd[1]) if sd[0] * sd[1] > 0 else math.nan
-    corr_txt = f"{corr:.2f}" if math.isfinite(corr) else "n/a"
+    corr_txt = f"{min(1.0, max(-1.0, corr)):.2f}" if math.isfinite(corr) else "n/a"
+    f = short_number
     lines = [
-        f"{fits.method} fit: SD intercept {sd[0]:.3f}, SD slope {sd[1]:.3f}, corr {corr_txt}, "
-        f"residual SD {math.sqrt(fits.sigma2):.3f}" + (" (singular)" if fits.singular else "")
+        f"{fits.method} fit: SD intercept {f(sd[0])}, SD slope {f(sd[1])}, corr {corr_txt}, "
+        f"residual SD {f(math.sqrt(fits.sigma2))}" + (" (singular)" if fits.singular else "")
     ]
     if rmse is not None:
         o, m = rmse["ols"], rmse["mixed"]
         lines.append(
-            f"RMSE vs truth, OLS -> mixed: intercept {o['intercept']:.3f} -> "
-            f"{m['intercept']:.3f}, slope {o['slope']:.3f} -> {m['slope']:.3f}"
+            f"RMSE vs truth, OLS -> mixed: intercept {f(o['intercept'])} -> "
+            f"{f(m['intercept'])}, slope {f(o['slope'])} -> {f(m['slope'])}"
         )
     missing = int(np.sum(~np.isfinite(fits.ols[:, 1])))
     if missing:

@@ -131,6 +131,17 @@ def test_caption_says_what_the_picture_shows():
 
 
 @pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.54, "0.540"), (11.855, "11.855"), (123.456, "123.5"), (5e99, "5.00e+99"),
+     (1.2e-99, "1.20e-99"), (0.0042, "0.00420"), (0.0, "0.000")],
+)  # fmt: skip
+def test_caption_numbers_stay_short_in_any_units(value, text):
+    from shrinkcli.pipeline import short_number
+
+    assert short_number(value) == text
+
+
+@pytest.mark.parametrize(
     "args,message",
     [
         (["-o", "x.avi"], "must end in .gif, .mp4 or .png"),
