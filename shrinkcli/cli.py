@@ -137,13 +137,15 @@ def _root(
     """Make shrinkage (partial pooling) in mixed-effects models visible."""
 
 
-def _load(flags: dict[str, Any], *targets: str | None):
-    """Check the flags and every file to write, then simulate or read --data."""
-    from shrinkcli.output import check_writable
+def _load(flags: dict[str, Any], outputs: list[tuple[str, str | None]]):
+    """Check the flags, every file to write against every input and each other, then
+    simulate or read --data."""
+    from shrinkcli.output import check_distinct, check_writable
     from shrinkcli.pipeline import check_values, load_data
 
     scenario, _ = check_values(flags)
-    for target in targets:
+    check_distinct(outputs, [("--data", flags.get("data"))])
+    for _, target in outputs:
         if target not in (None, "-"):
             check_writable(target)
     return load_data(flags, scenario)
@@ -164,7 +166,7 @@ def simulate(
     """Write the simulated data (columns y, x, cluster) in R's row order."""
     from shrinkcli.output import csv_lines, text_output
 
-    data = _load(flags, output, effects)
+    data = _load(flags, [("-o", output or "-"), ("--effects", effects)])
     if effects is not None:
         cols = {"cluster": data.labels, "true_intercept": data.truth[:, 0]}
         cols["true_slope"] = data.truth[:, 1]
@@ -188,21 +190,23 @@ def fit(
     """Fit y ~ x + (x | cluster) and print lme4's summary (or JSON)."""
     import json
 
-    from shrinkcli.output import csv_lines, text_output
+    from shrinkcli.output import csv_lines, stdout_guard, text_output
     from shrinkcli.pipeline import fit_data
     from shrinkcli.summary import estimates_columns, to_json, to_text
 
-    data = _load(flags, estimates)
+    data = _load(flags, [("--estimates", estimates), ("the summary", "-")])
     fits = fit_data(data, reml=not flags["ml"], engine=flags["engine"] or "shrink")
     for message in fits.warnings:
         print(f"shrink: warning: {message}", file=sys.stderr)
     if estimates is not None:
         with text_output(estimates) as fh:
             fh.writelines(csv_lines(estimates_columns(fits, data.labels, data.truth)))
-    if as_json:
-        print(json.dumps(to_json(fits, truth=data.truth, source=data.source), indent=2))
-    else:
-        sys.stdout.write(to_text(fits, truth=data.truth, source=data.source))
+    with stdout_guard():
+        if as_json:
+            print(json.dumps(to_json(fits, truth=data.truth, source=data.source), indent=2))
+        else:
+            sys.stdout.write(to_text(fits, truth=data.truth, source=data.source))
+        sys.stdout.flush()
 
 
 @app.command("run")
@@ -226,22 +230,26 @@ def run_command(
 
     _lighter_matplotlib()
     from shrinkcli.config import merge, read_scenario
+    from shrinkcli.output import check_distinct, stdout_guard
     from shrinkcli.pipeline import run_values
     from shrinkcli.summary import to_json
 
     values = merge(read_scenario(scenario) if scenario else {}, {**flags, "title": title})
+    check_distinct([("-o", output)], [("--data", values.get("data")), ("--scenario", scenario)])
     with _progress(quiet, values) as progress:
         result = run_values(values, output, progress)
     if not quiet:
         for message in result.fits.warnings:
             print(f"shrink: warning: {message}", file=sys.stderr)
-    if as_json:
-        doc = to_json(result.fits, truth=result.data.truth, source=result.data.source)
-        doc["output"] = str(result.output)
-        doc["picture"] = result.picture
-        print(json.dumps(doc, indent=2))
-    else:
-        print(result.output)
+    with stdout_guard():
+        if as_json:
+            doc = to_json(result.fits, truth=result.data.truth, source=result.data.source)
+            doc["output"] = str(result.output)
+            doc["picture"] = result.picture
+            print(json.dumps(doc, indent=2))
+        else:
+            print(result.output)
+        sys.stdout.flush()
 
 
 @app.command()
