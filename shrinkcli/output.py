@@ -54,32 +54,39 @@ def is_stream(path: str | os.PathLike[str]) -> bool:
 
 def check_writable(path: str | os.PathLike[str]) -> Path:
     """Refuse, before any work, a target that cannot be written: one plain message."""
-    target = Path(path)
     text = os.fspath(path)
     if text == "":
         raise UsageError("an output name is empty; give a file name")
+    try:
+        return _check_writable(Path(path), text)
+    except OSError as exc:  # e.g. a path longer than the system allows
+        reason = exc.strerror or type(exc).__name__
+        raise UsageError(f"cannot write {_cut(text)}: {reason}; choose another name") from None
+
+
+def _check_writable(target: Path, text: str) -> Path:
     if is_stream(target):
         if not os.path.exists(text) and not text.startswith("/proc/"):
             raise UsageError(f"cannot write {target}: it does not exist")
         return target
     if text.endswith(os.sep):
         raise UsageError(f"cannot write {text}: a name ending in '/' is a folder; give a file name")
-    if target.is_dir():
-        raise UsageError(f"cannot write {target}: it is a folder; give a file name")
     real = Path(os.path.realpath(target))
     folder = real.parent
+    max_name = _name_max(folder) if folder.is_dir() else 255
+    if len(os.fsencode(real.name)) > max_name:
+        raise UsageError(
+            f"cannot write {_cut(text)}: the name is longer than the file system "
+            f"allows ({max_name} bytes); choose a shorter name"
+        )
+    if target.is_dir():
+        raise UsageError(f"cannot write {target}: it is a folder; give a file name")
     if not folder.is_dir():
         what = "is a file, not a folder" if folder.exists() else "does not exist"
         shown = target.parent if str(target.parent) else Path(".")
         raise UsageError(f"cannot write {target}: folder {shown} {what}; create it first")
     if not os.access(folder, os.W_OK):
         raise UsageError(f"cannot write {target}: folder {folder} is not writable")
-    max_name = _name_max(folder)
-    if len(os.fsencode(real.name)) > max_name:
-        raise UsageError(
-            f"cannot write {_cut(str(target))}: the name is longer than the file system "
-            f"allows ({max_name} bytes); choose a shorter name"
-        )
     return target
 
 
