@@ -41,7 +41,8 @@ from matplotlib.transforms import IdentityTransform
 
 from shrinkcli import window
 from shrinkcli.errors import UsageError
-from shrinkcli.tween import EASINGS, Frames, straight_frames
+from shrinkcli.settings import RenderSettings
+from shrinkcli.tween import Frames, straight_frames
 
 ORANGE = "#F49E71"  # by-cluster (OLS)
 OLIVE = "#808133"  # mixed model
@@ -114,56 +115,6 @@ class Picture:
     def has_ols(self) -> np.ndarray:
         """(G,) True where the cluster has a full OLS estimate."""
         return np.isfinite(self.ols).all(axis=1)
-
-
-@dataclass(frozen=True)
-class RenderSettings:
-    """How to draw: size, timing, easing and the optional layers. Validated here."""
-
-    width: int = 600
-    height: int = 450
-    fps: float = 10
-    frames: int = 60
-    hold: int = 60
-    ease: str = "linear"
-    ellipses: bool = False
-    truth: bool = False
-    zoom: str = "auto"
-    path: str = "straight"
-
-    def __post_init__(self) -> None:
-        for name, low, high in (("width", 100, 8192), ("height", 100, 8192)):
-            value = getattr(self, name)
-            if not _is_int(value) or not low <= value <= high:
-                raise UsageError(
-                    f"--{name} {value} must be a whole number of pixels from {low} to {high}"
-                )
-        if not _is_int(self.frames) or not 2 <= self.frames <= 10_000:
-            raise UsageError(f"--frames {self.frames} must be a whole number from 2 to 10000")
-        if not _is_int(self.hold) or not 0 <= self.hold <= 10_000:
-            raise UsageError(f"--hold {self.hold} must be a whole number from 0 to 10000")
-        fps = self.fps
-        if isinstance(fps, bool) or not isinstance(fps, int | float) or not 0.1 <= fps <= 100:
-            raise UsageError(f"--fps {fps} must be a number from 0.1 to 100")
-        if self.ease not in EASINGS:
-            raise UsageError(f"--ease {self.ease!r} is not known; use one of " + ", ".join(EASINGS))
-        if window.canonical_zoom(self.zoom) not in window.ZOOMS:
-            raise UsageError(
-                f"--zoom {self.zoom!r} is not known; use auto (fit the mixed estimates), "
-                "article (the article's fixed window; alias baseline) or data (every point)"
-            )
-        object.__setattr__(self, "zoom", window.canonical_zoom(self.zoom))
-        if self.path not in ("straight", "pooling"):
-            raise UsageError(f"--path {self.path!r} is not known; use straight or pooling")
-
-    @property
-    def n_frames(self) -> int:
-        """Frames in the animation: movement plus hold."""
-        return self.frames + self.hold
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 # ----------------------------------------------------------------------------- mapping

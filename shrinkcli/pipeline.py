@@ -24,7 +24,7 @@ COLUMN_KEYS = ("y", "x", "cluster")
 # RenderSettings' fields, spelled out so that fitting never imports matplotlib (tested)
 PICTURE_KEYS = ("frames", "hold", "fps", "width", "height", "ease", "ellipses", "truth", "zoom",
                 "path")  # fmt: skip
-KAPPA_START = 1e8  # pooling path: beyond this the models are no-pooling to the eye
+KAPPA_START = 1e8  # the pooling path's exact models run from this kappa down to 1
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def run(
 
     With ``output=None`` nothing is drawn: the result carries the data and fits only.
     """
-    from shrinkcli.draw import RenderSettings
+    from shrinkcli.settings import RenderSettings
     from shrinkcli.simulate import simulate
 
     start = time.perf_counter()
@@ -112,8 +112,8 @@ def check_values(values: dict[str, Any]):
     Returns the Scenario (None for --data) and the RenderSettings; run() checks
     the output file itself.
     """
-    from shrinkcli.draw import RenderSettings
     from shrinkcli.scenario import flag
+    from shrinkcli.settings import RenderSettings
 
     sim = {k: values.get(k) for k in SIM_KEYS}
     settings = RenderSettings(**{k: values[k] for k in PICTURE_KEYS if values.get(k) is not None})
@@ -174,13 +174,25 @@ def make_frames(data, fits, settings):
 
 
 def pooling_path_frames(data, fits, n: int):
-    """n models along the pooling path, spaced so that every step moves the points equally.
+    """n frames along the pooling path, spaced so that every step moves the points equally.
 
-    The first is the no-pooling model (kappa = infinity: each cluster's OLS line),
-    the last the fitted model (kappa = 1). In between, the random-effect
-    covariance is the fitted one times kappa; kappa is chosen by inverting the
-    path's average distance travelled (measured on a dense grid), because on a
-    plain log scale nearly all the movement happens in the last few frames.
+    Returns (kappas (n,), path (n, G, 2)), in two parts:
+
+    1. kappa = inf: a straight line from each cluster's OLS estimate (frame 0; a
+       cluster without an OLS line starts at the model below) to the exact model at
+       kappa = KAPPA_START. These frames are not models. When T T' has full rank the
+       models tend to the OLS estimates as kappa grows, and at 1e8 at most 5e-5 of a
+       cluster's travel is left in the article's scenarios: this part is invisible
+       and frame 0 is its only frame. A singular fit's models never get there: along
+       the zero-variance direction every cluster stays pooled at any kappa, and the
+       straight line is the move along that direction.
+    2. finite kappa, from KAPPA_START down to 1 (the last frame, ``fits.mixed``):
+       each frame exactly the model with relative covariance kappa * T T', T lme4's
+       relative covariance factor (fit.pooling_path; no ridge).
+
+    The frames invert the average distance travelled (measured on a dense grid of
+    kappa, the straight part included), because on a plain log scale nearly all the
+    movement happens in the last few frames.
     """
     import numpy as np
 
@@ -189,20 +201,25 @@ def pooling_path_frames(data, fits, n: int):
     stats = sufficient_stats(data)
     dense_k = np.geomspace(KAPPA_START, 1.0, 241)
     dense = pooling_path(stats, fits, dense_k)
-    ols = np.where(np.isfinite(fits.ols), fits.ols, dense[0])  # no OLS line: largest kappa
-    dense = np.concatenate([ols[None], dense])
-    scale = np.nanstd(ols, axis=0) + 1e-12  # intercepts and slopes on comparable scales
-    step = np.linalg.norm(np.diff(dense, axis=0) / scale, axis=2).mean(axis=1)
+    start = np.where(np.isfinite(fits.ols), fits.ols, dense[0])  # no OLS line: the models
+    points = np.concatenate([start[None], dense])
+    scale = np.std(start, axis=0)  # intercepts and slopes on comparable scales, any units
+    scale = np.where(scale > 0, scale, np.std(points.reshape(-1, 2), axis=0))
+    scale = np.where(scale > 0, scale, 1.0)
+    step = np.linalg.norm(np.diff(points, axis=0) / scale, axis=2).mean(axis=1)
     travelled = np.concatenate([[0.0], np.cumsum(step)])
     total = travelled[-1]
-    if n < 3 or total <= 0:
-        return np.array([np.inf, 1.0]), dense[[0, -1]]
-    log_k = np.concatenate([[np.log(KAPPA_START) + 1.0], np.log(dense_k)])
+    if n < 3 or not total > 0:
+        return np.array([np.inf, 1.0]), np.stack([start, fits.mixed])
     targets = np.linspace(0.0, total, n)[1:-1]
-    kappas = np.exp(np.interp(targets, travelled, log_k))
-    middle = pooling_path(stats, fits, kappas)
-    path = np.concatenate([ols[None], middle, fits.mixed[None]])
-    return np.concatenate([[np.inf], kappas, [1.0]]), path
+    straight = targets < travelled[1]  # travelled[1]: the straight part's length
+    share = targets[straight, None, None] / travelled[1]
+    line = start[None] + share * (dense[0] - start)[None]
+    kappas = np.exp(np.interp(targets[~straight], travelled[1:], np.log(dense_k)))
+    models = pooling_path(stats, fits, kappas) if len(kappas) else line[:0]
+    path = np.concatenate([start[None], line, models, fits.mixed[None]])
+    marks = np.full(1 + len(line), np.inf)
+    return np.concatenate([marks, kappas, [1.0]]), path
 
 
 def draw_to_file(picture, frames, settings, output: str | Path, progress=None) -> Path:
