@@ -247,3 +247,16 @@ def test_a_killed_run_leaves_no_file_and_no_process(tmp_path, sig):
     assert list(tmp_path.iterdir()) == []  # neither x.gif nor a temporary .x.gif.*
     with pytest.raises(ProcessLookupError):
         os.killpg(proc.pid, 0)  # the whole group, child included, is gone
+
+
+def test_fit_never_imports_matplotlib():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from shrinkcli.cli import main\n"
+        "try:\n main(['fit', '--json', '--n-cluster', '5'])\nexcept SystemExit: pass\n"
+        "print('matplotlib' in sys.modules, file=sys.stderr)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.stderr.strip().splitlines()[-1] == "False"
