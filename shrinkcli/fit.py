@@ -4,12 +4,17 @@ One O(N) pass turns the data into per-cluster sums; everything after that costs
 O(clusters) per evaluation, every 2x2 block written out in closed form and
 vectorised over clusters (no Python loop per cluster).
 
-Internally x is standardised (x' = (x - mean) / sd) and y centred, and each
-cluster is compressed to its 2x2 Cholesky factor ``L_j`` (``X_j'X_j = L_j L_j'``),
-``z_j = L_j^-1 X_j'y_j`` and its OLS residual sum of squares. lme4's profiled
-criterion is invariant under that change of coordinates (REML up to the known
-constant 2 log sd(x)), so the numbers are lme4's, but a user's x in, say, years
-no longer ruins the conditioning. ``theta`` is always reported on lme4's scale.
+Units never matter. The sums are taken on x / 2**a and y / 2**b, powers of two
+that bring the largest |x| and |y| into [0.5, 1): exact, and no square can
+overflow or underflow. The fit then works in standardised coordinates
+(x' = (x - mean) / sd, y' = (y - mean) / sd), each cluster compressed to its 2x2
+Cholesky factor ``L_j`` (``X_j'X_j = L_j L_j'``), ``z_j = L_j^-1 X_j'y_j`` and its
+OLS residual sum of squares. lme4's profiled criterion is invariant under that
+change of coordinates up to a known constant (2 (n - p) log sd(y), plus 2 log sd(x)
+for REML), which is added back, so the numbers are lme4's; and data (a y, b x)
+give the fit of (y, x) with every estimate scaled as it should be (exactly so
+when a and b are powers of two). A result a double cannot hold in the user's
+units is refused with a DataError. ``theta`` is always reported on lme4's scale.
 
 The optimum is searched over the relative covariance ``Lambda = T T'`` with T
 lower triangular and *unconstrained* entries: flipping the sign of a column of T
@@ -18,21 +23,24 @@ equivalent points, and a boundary optimum is an ordinary critical point. A
 bounded optimiser, in contrast, can land on a face where the even symmetry makes
 the gradient vanish and stop there (the baseline's wrong basin at 3012 + 7.8).
 To make the optimum trustworthy, a 3-number BFGS with the exact gradient runs from
-lme4's start (1, 0, 1), from the best points of a 85-point grid (evaluated as one
-vectorised batch) and on the two boundary faces (correlation ±1; no intercept
-variance), and the best result wins. Tests check it against dense multistart
-searches and statsmodels on data built to be hard.
+lme4's start (1, 0, 1) taken in standardised units (so that the search, like the
+result, does not depend on the units of x), from the best points of a 85-point
+grid (evaluated as one vectorised batch) and on the two boundary faces
+(correlation ±1; no intercept variance), and the best result wins; Newton steps
+then polish it to rounding. Tests check it against dense multistart searches and
+statsmodels on data built to be hard.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from shrinkcli.errors import DataError, FitError
+from shrinkcli.errors import DataError, FitError, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,14 +51,19 @@ SINGULAR_TOL = 1e-4  # lme4's isSingular(): a bounded theta within this of 0
 _CHUNK = 400_000  # elements per (thetas x clusters) block, to bound memory
 _SUBSET = 2_000  # clusters used to locate the basin on very large data
 _LOG_2PI = math.log(2 * math.pi)
+_LN2 = math.log(2.0)
+_START = np.array([1.0, 0.0, 1.0])  # lme4's start, in standard coordinates
 
 
 @dataclass(frozen=True)
 class SufficientStats:
-    """Per-cluster counts, means and centred sums of squares and products.
+    """Per-cluster counts, means and centred sums of squares and products, in units
+    of 2**x_exp (x) and 2**y_exp (y).
 
-    Centred sums (two-pass with correction) keep full precision where the raw
-    sums Σx², Σxy, Σy² would cancel; the raw sums are available as properties.
+    The powers of two bring the largest |x| and |y| into [0.5, 1), so the scaling
+    is exact and no square overflows or underflows, whatever the user's units.
+    Centred sums (two-pass with correction) keep full precision where the raw sums
+    Σx², Σxy, Σy² would cancel; the raw sums are available as properties (same units).
     """
 
     n: np.ndarray
@@ -59,6 +72,8 @@ class SufficientStats:
     cxx: np.ndarray  # Σ (x - x̄)²
     cxy: np.ndarray  # Σ (x - x̄)(y - ȳ)
     cyy: np.ndarray  # Σ (y - ȳ)²
+    x_exp: int = 0  # x = 2**x_exp * (x in these units)
+    y_exp: int = 0
 
     @property
     def n_obs(self) -> int:
@@ -91,8 +106,14 @@ class SufficientStats:
     @property
     def x_varies(self) -> np.ndarray:
         """Clusters whose x is not constant (beyond rounding of the mean): they have a slope."""
-        scale = 1e-13 * np.maximum(np.abs(self.x_mean), np.finfo(float).tiny)
+        scale = 1e-13 * np.maximum(np.abs(self.x_mean), 2.0**-500)
         return self.cxx > self.n * scale**2
+
+
+def _exponent(v: np.ndarray) -> int:
+    """e with max|v| / 2**e in [0.5, 1) (0 for all-zero v)."""
+    big = float(np.max(np.abs(v))) if len(v) else 0.0
+    return int(np.frexp(big)[1]) if big > 0 else 0
 
 
 def sufficient_stats(data: ClusteredData) -> SufficientStats:
@@ -105,6 +126,8 @@ def sufficient_stats(data: ClusteredData) -> SufficientStats:
         bad = int(np.count_nonzero(~np.isfinite(v)))
         if bad:
             raise DataError(f"column {name} has {bad} missing or non-finite values")
+    x_exp, y_exp = _exponent(x), _exponent(y)
+    x, y = np.ldexp(x, -x_exp), np.ldexp(y, -y_exp)  # exact: powers of two
     n = np.bincount(codes, minlength=g)
     if len(n) != g or (n == 0).any():
         raise DataError("every cluster label needs at least one observation")
@@ -124,16 +147,47 @@ def sufficient_stats(data: ClusteredData) -> SufficientStats:
         cxx=np.bincount(codes, dx * dx, g),
         cxy=np.bincount(codes, dx * dy, g),
         cyy=np.bincount(codes, dy * dy, g),
+        x_exp=x_exp,
+        y_exp=y_exp,
     )
 
 
-def fit_ols(stats: SufficientStats) -> np.ndarray:
-    """Per-cluster OLS (intercept, slope); slope NaN for one observation or constant x."""
+def _to_user(what: str, scaled, exp) -> np.ndarray:
+    """scaled * 2**exp (exact), or a DataError where a double cannot hold the result.
+
+    A value overflows, or underflows to zero or a subnormal (lost precision), only
+    in extreme units, e.g. a slope variance with y in 1e150 and x in 1e-150 units.
+    """
+    scaled = np.asarray(scaled, dtype=float)
+    exp = np.asarray(exp, dtype=np.int64)
+    with np.errstate(over="ignore", under="ignore"):
+        out = np.ldexp(scaled, exp)
+    lost = np.isfinite(scaled) & (
+        ~np.isfinite(out) | ((scaled != 0) & (np.abs(out) < np.finfo(float).tiny))
+    )
+    if lost.any():
+        i = np.unravel_index(np.flatnonzero(lost)[0], lost.shape)
+        e = np.broadcast_to(exp, lost.shape)[i]
+        size = math.log10(abs(float(scaled[i]))) + float(e) * math.log10(2.0)
+        raise DataError(
+            f"in these units the {what} would be about 1e{size:.0f}, beyond the range of a "
+            "double; rescale y or x (measure them in other units)"
+        )
+    return out
+
+
+def _ols_scaled(stats: SufficientStats) -> np.ndarray:
     has = stats.x_varies
     slope = np.full(stats.n_clusters, np.nan)
     slope[has] = stats.cxy[has] / stats.cxx[has]
     intercept = np.where(has, stats.y_mean - np.where(has, slope, 0.0) * stats.x_mean, stats.y_mean)
     return np.column_stack((intercept, slope))
+
+
+def fit_ols(stats: SufficientStats) -> np.ndarray:
+    """Per-cluster OLS (intercept, slope); slope NaN for one observation or constant x."""
+    exp = [stats.y_exp, stats.y_exp - stats.x_exp]
+    return _to_user("by-cluster OLS estimates", _ols_scaled(stats), exp)
 
 
 # --------------------------------------------------------------------------------------
@@ -143,7 +197,8 @@ def fit_ols(stats: SufficientStats) -> np.ndarray:
 @dataclass(frozen=True)
 class _Core:
     """Clusters compressed to L_j = [[l11, 0], [l21, l22]], z_j and the OLS RSS, in
-    standardised coordinates x' = (x - shift) / scale, y' = y - y_shift."""
+    standardised coordinates x' = (x - shift) / scale, y' = (y - y_shift) / y_scale,
+    where x and y are in the units of SufficientStats (2**x_exp, 2**y_exp)."""
 
     l11: np.ndarray
     l21: np.ndarray
@@ -155,18 +210,40 @@ class _Core:
     shift: float
     scale: float
     y_shift: float
+    y_scale: float
+    x_exp: int
+    y_exp: int
 
     def subset(self, idx: np.ndarray, rss: float) -> _Core:
         n_obs = int(np.rint((self.l11[idx] ** 2).sum()))
         return _Core(
             self.l11[idx], self.l21[idx], self.l22[idx], self.z1[idx], self.z2[idx],
-            rss, n_obs, self.shift, self.scale, self.y_shift,
+            rss, n_obs, self.shift, self.scale, self.y_shift, self.y_scale, self.x_exp,
+            self.y_exp,
         )  # fmt: skip
 
     @property
-    def to_std(self) -> np.ndarray:
-        """A with X = X' A: coefficients b on lme4's scale are A b in standard coordinates."""
-        return np.array([[1.0, self.shift], [0.0, self.scale]])
+    def a_inv(self) -> np.ndarray:
+        """Standard-coordinate coefficients (per unit of y') to the stats' units."""
+        return np.array([[1.0, -self.shift / self.scale], [0.0, 1.0 / self.scale]])
+
+    @property
+    def coef_exp(self) -> np.ndarray:
+        """Powers of two from the stats' units to the user's: (intercept, slope)."""
+        return np.array([self.y_exp, self.y_exp - self.x_exp])
+
+    @property
+    def cov_exp(self) -> np.ndarray:
+        return self.coef_exp[:, None] + self.coef_exp[None, :]
+
+    def offset(self, reml: bool) -> float:
+        """What the criterion in standard coordinates lacks on the user's scale:
+        2 (n - p) log sd(y), plus 2 log sd(x) for REML (log|X'V^-1X| changes with x)."""
+        dof = self.n_obs - 2 if reml else self.n_obs
+        out = 2.0 * dof * (self.y_exp * _LN2 + math.log(self.y_scale))
+        if reml:
+            out += 2.0 * (self.x_exp * _LN2 + math.log(self.scale))
+        return out
 
 
 def _core(stats: SufficientStats) -> _Core:
@@ -179,31 +256,35 @@ def _core(stats: SufficientStats) -> _Core:
     shift = float((n * stats.x_mean).sum() / n_obs)
     between = n * (stats.x_mean - shift) ** 2
     total = float(stats.cxx.sum() + between.sum())
-    if not total > n_obs * (1e-13 * max(abs(shift), 1e-300)) ** 2:
+    if not total > n_obs * (1e-13 * max(abs(shift), 2.0**-500)) ** 2:
         raise DataError("x is constant in every row, so no slope can be estimated")
     scale = math.sqrt(total / n_obs)
     y_shift = float((n * stats.y_mean).sum() / n_obs)
     y_total = float(stats.cyy.sum() + (n * (stats.y_mean - y_shift) ** 2).sum())
-    if not y_total > n_obs * (1e-13 * max(abs(y_shift), 1e-300)) ** 2:
+    if not y_total > n_obs * (1e-13 * max(abs(y_shift), 2.0**-500)) ** 2:
         raise DataError("y is constant in every row, so there is nothing to model")
+    y_scale = math.sqrt(y_total / n_obs)
     varies = stats.x_varies
     cxx = np.where(varies, stats.cxx, 0.0)
     l11 = np.sqrt(n)
     l22 = np.sqrt(cxx) / scale
     with np.errstate(divide="ignore", invalid="ignore"):
-        z2 = np.where(varies, stats.cxy / np.sqrt(cxx), 0.0)
+        z2 = np.where(varies, stats.cxy / np.sqrt(cxx), 0.0) / y_scale
         rss_j = np.where(varies, stats.cyy - stats.cxy**2 / cxx, stats.cyy)
     return _Core(
         l11=l11,
         l21=l11 * (stats.x_mean - shift) / scale,
         l22=l22,
-        z1=l11 * (stats.y_mean - y_shift),
+        z1=l11 * (stats.y_mean - y_shift) / y_scale,
         z2=z2,
-        rss=float(np.maximum(rss_j, 0.0).sum()),
+        rss=float(np.maximum(rss_j, 0.0).sum()) / y_scale**2,
         n_obs=n_obs,
         shift=shift,
         scale=scale,
         y_shift=y_shift,
+        y_scale=y_scale,
+        x_exp=stats.x_exp,
+        y_exp=stats.y_exp,
     )
 
 
@@ -233,7 +314,8 @@ def _solve_raw(core: _Core, lam: tuple, reml: bool) -> _Solved:
     ``lam`` = (λ11, λ12, λ22, det Λ), each of shape (B, 1); det Λ is passed
     separately because it is exact from T (λ11 λ22 - λ12² cancels near rank 1).
     N_j = I + L_j'ΛL_j, V = Σ L_j N_j^-1 L_j' (lme4's XtX*), β = V^-1 Σ L_j N_j^-1 z_j,
-    r² = RSS + Σ e_j'N_j^-1 e_j with e_j = z_j - L_j'β.
+    r² = RSS + Σ e_j'N_j^-1 e_j with e_j = z_j - L_j'β. ``value`` is the criterion of
+    the standardised data; ``core.offset`` takes it to the user's units.
     """
     a, b, c, det = lam
     l11, l21, l22, z1, z2 = core.l11, core.l21, core.l22, core.z1, core.z2
@@ -262,7 +344,7 @@ def _solve_raw(core: _Core, lam: tuple, reml: bool) -> _Solved:
     dof = core.n_obs - 2 if reml else core.n_obs
     value = np.log(det_n).sum(-1) + dof * (1.0 + _LOG_2PI + np.log(r2 / dof))
     if reml:
-        value = value + np.log(det_v) + 2.0 * math.log(core.scale)
+        value = value + np.log(det_v)
     return _Solved(
         value=value,
         beta=np.stack((beta0, beta1), axis=-1),
@@ -329,16 +411,19 @@ def _values(core: _Core, phis: np.ndarray, reml: bool) -> np.ndarray:
 
 
 def _phi_from_theta(core: _Core, theta: np.ndarray) -> np.ndarray:
-    """lme4's θ to φ: chol(A T T' A') with A = to_std; rank-deficient cases kept exact."""
-    t = np.array([[theta[0], 0.0], [theta[1], theta[2]]])
-    return _chol(core.to_std @ t, core.scale * theta[0] * theta[2])
+    """lme4's θ to φ: chol(A T T' A') with A = [[1, shift], [0, scale]] after taking θ's
+    slope row to the stats' units (exact: a power of two); rank-deficient cases kept exact."""
+    t2, t3 = (float(np.ldexp(theta[k], core.x_exp)) for k in (1, 2))
+    t = np.array([[theta[0], 0.0], [t2, t3]])
+    a = np.array([[1.0, core.shift], [0.0, core.scale]])
+    return _chol(a @ t, core.scale * theta[0] * t3)
 
 
 def _theta_from_phi(core: _Core, phi: np.ndarray) -> np.ndarray:
     """φ to lme4's θ (θ1, θ3 >= 0), the lower Cholesky factor of A^-1 T T' A^-T."""
-    a_inv = np.array([[1.0, -core.shift / core.scale], [0.0, 1.0 / core.scale]])
-    m = a_inv @ np.array([[phi[0], 0.0], [phi[1], phi[2]]])
-    return _chol(m, phi[0] * phi[2] / core.scale)
+    m = core.a_inv @ np.array([[phi[0], 0.0], [phi[1], phi[2]]])
+    t = _chol(m, phi[0] * phi[2] / core.scale)
+    return _to_user("relative covariance factor theta", t, [0, -core.x_exp, -core.x_exp])
 
 
 def _chol(m: np.ndarray, det: float) -> np.ndarray:
@@ -358,19 +443,22 @@ def make_criterion(stats: SufficientStats, *, reml: bool = True) -> Callable:
     accepted (only T T' matters). The sums are compressed once, so calls are cheap.
     """
     core = _core(stats)
-    a = core.to_std
+    offset = core.offset(reml)
+    a01, a11 = core.shift, core.scale
 
     def criterion_at(theta: np.ndarray) -> float | np.ndarray:
         th = np.asarray(theta, dtype=float)
         rows = np.atleast_2d(th)
-        m11 = rows[:, 0] + a[0, 1] * rows[:, 1]  # A T, column by column
-        m12 = a[0, 1] * rows[:, 2]
-        m21, m22 = a[1, 1] * rows[:, 1], a[1, 1] * rows[:, 2]
+        with np.errstate(over="ignore", under="ignore"):
+            t2, t3 = np.ldexp(rows[:, 1], core.x_exp), np.ldexp(rows[:, 2], core.x_exp)
+        m11 = rows[:, 0] + a01 * t2  # A T, column by column
+        m12 = a01 * t3
+        m21, m22 = a11 * t2, a11 * t3
         lam = (
             (m11 * m11 + m12 * m12)[:, None],
             (m11 * m21 + m12 * m22)[:, None],
             (m21 * m21 + m22 * m22)[:, None],
-            ((a[1, 1] * rows[:, 0] * rows[:, 2]) ** 2)[:, None],
+            ((a11 * rows[:, 0] * t3) ** 2)[:, None],
         )
         step = max(1, _CHUNK // len(core.l11))
         out = np.concatenate(
@@ -379,6 +467,7 @@ def make_criterion(stats: SufficientStats, *, reml: bool = True) -> Callable:
                 for i in range(0, len(rows), step)
             ]
         )
+        out = out + offset
         return float(out[0]) if th.ndim == 1 else out
 
     return criterion_at
@@ -484,11 +573,12 @@ def _bfgs(fun: Callable, x0: np.ndarray, *, max_iter: int = 400) -> tuple[np.nda
 
 
 def _search(core: _Core, reml: bool, *, starts: int = 3) -> list[_Optimum]:
-    """Local searches from lme4's start, the best grid points and on each boundary face."""
+    """Local searches from lme4's start (in standard units), the best grid points and on
+    each boundary face."""
     grid = _grid()
     values = _values(core, grid, reml)
     interior = np.flatnonzero(grid[:, 2] != 0)
-    picks = [_phi_from_theta(core, np.array([1.0, 0.0, 1.0]))]
+    picks = [_START.copy()]
     picks += [grid[i] for i in interior[np.argsort(values[interior])][:starts]]
     seen: list[np.ndarray] = []
     runs = []
@@ -520,8 +610,7 @@ def _optimise(core: _Core, reml: bool) -> tuple[_Optimum, str]:
         idx = np.unique(np.linspace(0, g - 1, _SUBSET).round().astype(np.intp))
         share = core.rss * (core.l11[idx] ** 2).sum() / (core.l11**2).sum()
         sub = sorted(_search(core.subset(idx, share), reml), key=lambda r: r.value)
-        lme4_start = _phi_from_theta(core, np.array([1.0, 0.0, 1.0]))
-        runs = [_local(core, reml, x0, "interior") for x0 in (sub[0].phi, lme4_start)]
+        runs = [_local(core, reml, x0, "interior") for x0 in (sub[0].phi, _START)]
         if min(abs(sub[0].phi[0]), abs(sub[0].phi[2])) < 0.05:
             faces = [r for r in sub if r.label in ("corr=±1", "intercept var=0")]
             runs += [_local(core, reml, r.phi, r.label) for r in faces]
@@ -534,12 +623,67 @@ def _optimise(core: _Core, reml: bool) -> tuple[_Optimum, str]:
     faces = [r for r in runs if r.label != "interior" and r.value <= best.value + 1e-10]
     if faces:
         best = min(faces, key=lambda r: r.value)
-    note += f", {sum(r.nfev for r in runs)} evaluations; best: {best.label}"
+    polished = _polish(core, reml, best)
+    note += (
+        f", {sum(r.nfev for r in runs)} evaluations; best: {best.label}, then Newton "
+        f"({polished.nfev - best.nfev} evaluations)"
+    )
+    best = polished
     return best, note
+
+
+def _polish(core: _Core, reml: bool, best: _Optimum, *, steps: int = 8) -> _Optimum:
+    """Newton steps (exact gradient, central-difference Hessian) on the optimum's face.
+
+    BFGS stops when the criterion no longer falls in its 15th digit, which leaves φ
+    uncertain in about its 8th; a few Newton steps pin it down to rounding, so that
+    the same data in other units give the same estimates to ~1e-12, not ~1e-7. A
+    step is kept only if it shrinks the gradient without raising the criterion.
+    """
+    free = list(_FACES.get(best.label, ()))
+    if not free:
+        return best
+    phi, value = best.phi.copy(), best.value
+    _, grad = _value_grad(core, phi, reml)
+    g, count = grad[free], 1
+    for _ in range(steps):
+        size = float(np.max(np.abs(g)))
+        if not size > 0:
+            break
+        h = 1e-5 * np.maximum(1.0, np.abs(phi[free]))
+        hess = np.empty((len(free), len(free)))
+        for k, i in enumerate(free):
+            e = np.zeros(3)
+            e[i] = h[k]
+            up, down = _value_grad(core, phi + e, reml)[1], _value_grad(core, phi - e, reml)[1]
+            hess[:, k] = (up - down)[free] / (2 * h[k])
+        count += 2 * len(free)
+        hess = (hess + hess.T) / 2
+        if not (np.all(np.isfinite(hess)) and np.linalg.eigvalsh(hess)[0] > 0):
+            break
+        trial = phi.copy()
+        trial[free] -= np.linalg.solve(hess, g)
+        v, gr = _value_grad(core, trial, reml)
+        count += 1
+        if not (v <= value + 1e-13 * max(1.0, abs(value)) and np.max(np.abs(gr[free])) < size):
+            break
+        moved = float(np.max(np.abs(trial - phi)))
+        phi, value, g = trial, v, gr[free]
+        if moved <= 1e-15 * max(1.0, float(np.max(np.abs(phi)))):
+            break
+    return _Optimum(phi, value, best.success, best.nfev + count, best.label)
 
 
 # --------------------------------------------------------------------------------------
 # Results
+
+
+@dataclass(frozen=True)
+class EngineCheck:
+    """Another engine's criterion judged against shrink's own optimum on the same data."""
+
+    shrink_criterion: float
+    shortfall: float  # the engine's criterion minus shrink's: > 0 means it stopped short
 
 
 @dataclass(frozen=True)
@@ -548,7 +692,8 @@ class Fits:
 
     ``criterion`` is lme4's REML criterion (REML) or deviance (ML); ``theta`` is
     lme4's θ (relative Cholesky factor), ``re_cov`` = σ² T T'; ``mixed`` = fixed +
-    random per cluster; ``ols`` has NaN slopes where a cluster has none.
+    random per cluster; ``ols`` has NaN slopes where a cluster has none;
+    ``engine_check`` is set when an engine other than shrink fitted the model.
     """
 
     method: str
@@ -569,6 +714,7 @@ class Fits:
     warnings: tuple[str, ...]
     n_obs: int
     n_clusters: int
+    engine_check: EngineCheck | None = None
 
     @property
     def fixed_se(self) -> np.ndarray:
@@ -580,10 +726,13 @@ class Fits:
 
     @property
     def re_corr(self) -> float:
-        sd = self.re_sd
-        if sd[0] == 0 or sd[1] == 0:
+        """The correlation from θ: θ2 / hypot(θ2, θ3), exact and in [-1, 1] in any units
+        (from re_cov it can round to -1.0000000000000027); NaN when a variance is 0."""
+        t1, t2, t3 = (float(v) for v in self.theta)
+        h = math.hypot(t2, t3)
+        if t1 == 0 or h == 0:
             return math.nan
-        return float(np.clip(self.re_cov[0, 1] / (sd[0] * sd[1]), -1.0, 1.0))
+        return float(np.clip(math.copysign(1.0, t1) * t2 / h, -1.0, 1.0))
 
 
 def is_singular(theta: np.ndarray) -> bool:
@@ -591,8 +740,49 @@ def is_singular(theta: np.ndarray) -> bool:
     return bool(abs(theta[0]) < SINGULAR_TOL or abs(theta[2]) < SINGULAR_TOL)
 
 
-def design_warnings(n_obs: int, n_clusters: int, singular: bool) -> list[str]:
-    """Plain-English warnings shared by both engines (lme4 refuses the first case)."""
+BOUNDARY_WARNING = (
+    "boundary (singular) fit: a random-effect variance is estimated as zero or the "
+    "intercept-slope correlation as ±1; the data do not support the full model"
+)
+
+
+def singular_warning(stats: SufficientStats, theta: np.ndarray) -> str | None:
+    """What to say about a boundary fit, or None; see _singular_warning."""
+    return _singular_warning(_core(stats), np.asarray(theta, dtype=float))
+
+
+def _singular_warning(core: _Core, theta: np.ndarray) -> str | None:
+    """lme4's test looks at θ on the user's scale, where θ2 and θ3 carry the units of x
+    (θ3 = sd of the slope given the intercept at x = 0, relative to σ): with x in large
+    units, or far from 0, θ3 drops below 1e-4 although nothing is on the boundary. So
+    the verdict is checked in standardised units (x and y centred and scaled)."""
+    lme4 = is_singular(theta)
+    std = is_singular(_phi_from_theta(core, theta))
+    if lme4 and (std or abs(theta[0]) < SINGULAR_TOL):
+        return BOUNDARY_WARNING
+    sd = math.ldexp(core.scale, core.x_exp)
+    if lme4:
+        if abs(theta[2]) * sd >= SINGULAR_TOL:
+            cause = f"x is measured in large units (sd {sd:.3g})"
+        else:
+            mean = math.ldexp(core.shift, core.x_exp)
+            cause = f"of the units and origin of x (mean {mean:.3g}, sd {sd:.3g})"
+        return (
+            f"theta[3] = {theta[2]:.3g} is below lme4's 1e-4 singularity threshold only "
+            f"because {cause}; the fit in standardised units is not singular"
+        )
+    if std:
+        return (
+            "boundary (singular) fit in standardised units (a relative sd within 1e-4 of 0), "
+            "although lme4's test, which depends on the units of x, does not flag it; the "
+            "data barely support the full model"
+        )
+    return None
+
+
+def design_warnings(n_obs: int, n_clusters: int, singular: str | None) -> list[str]:
+    """Plain-English warnings shared by both engines (lme4 refuses the first case);
+    ``singular`` is the boundary warning from singular_warning, if any."""
     out = []
     if n_obs <= 2 * n_clusters:
         out.append(
@@ -600,10 +790,7 @@ def design_warnings(n_obs: int, n_clusters: int, singular: bool) -> list[str]:
             "random-effect variances are barely identified; estimates are fragile"
         )
     if singular:
-        out.append(
-            "boundary (singular) fit: a random-effect variance is estimated as zero or the "
-            "intercept-slope correlation as ±1; the data do not support the full model"
-        )
+        out.append(singular)
     return out
 
 
@@ -615,36 +802,46 @@ def cluster_fields(
         "mixed": mixed,
         "ols": fit_ols(stats),
         "sizes": stats.n.copy(),
-        "resid_quantiles": scaled_resid_quantiles(data, mixed, sigma2),
+        "resid_quantiles": scaled_resid_quantiles(data, stats, mixed, sigma2),
         "n_obs": stats.n_obs,
         "n_clusters": stats.n_clusters,
     }
 
 
-def scaled_resid_quantiles(data: ClusteredData, coef: np.ndarray, sigma2: float) -> np.ndarray:
-    """min, quartiles and max of (y - X_j coef_j) / σ (numpy's default = R's type 7)."""
+def scaled_resid_quantiles(
+    data: ClusteredData, stats: SufficientStats, coef: np.ndarray, sigma2: float
+) -> np.ndarray:
+    """min, quartiles and max of (y - X_j coef_j) / σ (numpy's default = R's type 7),
+    computed in the units of ``stats`` (exact powers of two) so no product overflows."""
+    kx, ky = stats.x_exp, stats.y_exp
     codes = np.asarray(data.codes, dtype=np.intp)
-    resid = np.asarray(data.y, float) - coef[codes, 0] - coef[codes, 1] * np.asarray(data.x, float)
-    return np.quantile(resid / math.sqrt(sigma2), [0.0, 0.25, 0.5, 0.75, 1.0])
+    y = np.ldexp(np.asarray(data.y, float), -ky)
+    x = np.ldexp(np.asarray(data.x, float), -kx)
+    c = np.ldexp(np.asarray(coef, float), np.array([-ky, kx - ky]))
+    resid = y - c[codes, 0] - c[codes, 1] * x
+    sd = math.sqrt(math.ldexp(sigma2, -2 * ky))
+    return np.quantile(resid / sd, [0.0, 0.25, 0.5, 0.75, 1.0])
 
 
-def _to_original(core: _Core, coef: np.ndarray) -> np.ndarray:
-    """Coefficients (..., 2) in standard coordinates back to lme4's: A^-1 (c' + [d, 0])."""
-    slope = coef[..., 1] / core.scale
-    return np.stack((coef[..., 0] + core.y_shift - core.shift * slope, slope), axis=-1)
+def _coef_scaled(core: _Core, coef: np.ndarray) -> np.ndarray:
+    """Coefficients (..., 2) in standard coordinates to the stats' units."""
+    slope = coef[..., 1] * (core.y_scale / core.scale)
+    intercept = coef[..., 0] * core.y_scale + core.y_shift - core.shift * slope
+    return np.stack((intercept, slope), axis=-1)
 
 
-def _cov_to_original(core: _Core, cov: np.ndarray) -> np.ndarray:
-    a_inv = np.array([[1.0, -core.shift / core.scale], [0.0, 1.0 / core.scale]])
-    return a_inv @ cov @ a_inv.T
+def _cov_scaled(core: _Core, rel: np.ndarray, sigma2_std: float) -> np.ndarray:
+    """σ² times a relative covariance in standard coordinates, in the stats' units."""
+    a_inv = core.a_inv
+    return (sigma2_std * core.y_scale**2) * (a_inv @ rel @ a_inv.T)
 
 
-def _coefficients(core: _Core, lam: tuple, s: _Solved) -> np.ndarray:
-    """Cluster coefficients β + Λ g_j (b_j = T u_j), (B, G, 2), in lme4's coordinates."""
+def _blups(lam: tuple, s: _Solved) -> np.ndarray:
+    """Cluster coefficients β + Λ g_j (b_j = T u_j), (B, G, 2) or (G, 2), standard coordinates."""
     g1, g2 = s.g
     c0 = s.beta[..., :1] + lam[0] * g1 + lam[1] * g2
     c1 = s.beta[..., 1:] + lam[1] * g1 + lam[2] * g2
-    return _to_original(core, np.stack((c0, c1), axis=-1))
+    return np.stack((c0, c1), axis=-1)
 
 
 def fit_mixed(data: ClusteredData, *, reml: bool = True) -> Fits:
@@ -657,15 +854,21 @@ def fit_mixed(data: ClusteredData, *, reml: bool = True) -> Fits:
     s = _solve(core, lam, reml)
     if not np.isfinite(s.value):
         raise FitError("the mixed model could not be evaluated at its optimum")
-    sigma2 = float(s.r2 / s.dof)
+    sigma2_std = float(s.r2 / s.dof)
     theta = _theta_from_phi(core, phi)
     _, grad = _value_grad(core, phi, reml)
     converged = bool(best.success or np.max(np.abs(grad)) < 1e-3)
-    singular = is_singular(theta)
     i11, i12, i22 = (float(v) for v in s.vinv)
+    vinv = np.array([[i11, i12], [i12, i22]])
     lam2 = np.array([[lam[0], lam[1]], [lam[1], lam[2]]])
-    mixed = _coefficients(core, lam, s)
-    warns = design_warnings(core.n_obs, len(core.l11), singular)
+    fixed = _to_user("fixed effects", _coef_scaled(core, s.beta), core.coef_exp)
+    fixed_cov = _to_user(
+        "variance of the fixed effects", _cov_scaled(core, vinv, sigma2_std), core.cov_exp
+    )
+    re_cov = _to_user("random-effect covariance", _cov_scaled(core, lam2, sigma2_std), core.cov_exp)
+    sigma2 = float(_to_user("residual variance", sigma2_std * core.y_scale**2, 2 * core.y_exp))
+    mixed = _to_user("cluster estimates", _coef_scaled(core, _blups(lam, s)), core.coef_exp)
+    warns = design_warnings(core.n_obs, len(core.l11), _singular_warning(core, theta))
     if stats.n.max() == 1:
         converged = False
         warns.append(
@@ -673,7 +876,7 @@ def fit_mixed(data: ClusteredData, *, reml: bool = True) -> Fits:
             "apart from the residual: the criterion has no proper optimum and the estimates "
             "are arbitrary"
         )
-    elif _runaway(stats, phi, sigma2):
+    elif _runaway(phi, sigma2_std):
         converged = False
         warns.append(
             "the residual variance is estimated at almost zero because the random effects "
@@ -686,13 +889,13 @@ def fit_mixed(data: ClusteredData, *, reml: bool = True) -> Fits:
     return Fits(
         method="REML" if reml else "ML",
         engine="shrink",
-        fixed=_to_original(core, s.beta),
-        fixed_cov=sigma2 * _cov_to_original(core, np.array([[i11, i12], [i12, i22]])),
+        fixed=fixed,
+        fixed_cov=fixed_cov,
         theta=theta,
-        re_cov=sigma2 * _cov_to_original(core, lam2),
+        re_cov=re_cov,
         sigma2=sigma2,
-        criterion=float(s.value),
-        singular=singular,
+        criterion=float(s.value) + core.offset(reml),
+        singular=is_singular(theta),
         converged=converged,
         optimizer=note,
         warnings=tuple(warns),
@@ -700,52 +903,105 @@ def fit_mixed(data: ClusteredData, *, reml: bool = True) -> Fits:
     )
 
 
-def _runaway(stats: SufficientStats, phi: np.ndarray, sigma2: float) -> bool:
-    """The optimum is at infinity: relative sds beyond 1e4, or σ² below 1e-10 of var(y).
+def fixed_cov_at(stats: SufficientStats, theta: np.ndarray, sigma2: float) -> np.ndarray:
+    """lme4's covariance of the fixed effects, σ² (X'V^-1X)^-1 with V = I + Z Λ(θ) Z',
+    at any θ and σ² (lme4's θ and the user's units): what vcov() reports at lme4's fit."""
+    core = _core(stats)
+    phi = _phi_from_theta(core, np.asarray(theta, dtype=float))
+    s = _solve(core, _lam_scalar(phi), reml=True)
+    i11, i12, i22 = (float(v) for v in s.vinv)
+    sigma2_std = math.ldexp(float(sigma2), -2 * core.y_exp) / core.y_scale**2
+    cov = _cov_scaled(core, np.array([[i11, i12], [i12, i22]]), sigma2_std)
+    return _to_user("variance of the fixed effects", cov, core.cov_exp)
+
+
+def _runaway(phi: np.ndarray, sigma2_std: float) -> bool:
+    """The optimum is at infinity: relative sds beyond 1e4, or σ² below 1e-10 of var(y)
+    (var(y) is 1 in standard coordinates).
 
     Seen only in designs lme4 refuses (e.g. every cluster a single observation),
     where the criterion keeps falling as the random effects take over from σ².
     """
-    n = stats.n
-    y_mean = float((n * stats.y_mean).sum() / n.sum())
-    var_y = float(stats.cyy.sum() + (n * (stats.y_mean - y_mean) ** 2).sum()) / n.sum()
-    return bool(np.max(np.abs(phi)) > 1e4 or sigma2 < 1e-10 * var_y)
+    return bool(np.max(np.abs(phi)) > 1e4 or sigma2_std < 1e-10)
 
 
-def pooling_path(
-    stats: SufficientStats, fits: Fits, kappas: np.ndarray, *, ridge: float = 1e-6
-) -> np.ndarray:
+# --------------------------------------------------------------------------------------
+# The pooling path
+
+
+def pooling_path(stats: SufficientStats, fits: Fits, kappas) -> np.ndarray:
     """Cluster coefficients (K, G, 2) of the models with relative covariance κ·T T'.
 
-    κ = 1 gives ``fits.mixed``; κ -> 0 complete pooling (every cluster at the pooled
-    OLS line); κ -> ∞ no pooling (each cluster's OLS, where X_j has full rank).
-    β(κ) and u_j(κ) are re-solved with the same block formulas; σ² plays no part.
+    T is lme4's relative covariance factor (``fits.theta``); κ = 1 gives
+    ``fits.mixed``, κ -> 0 complete pooling (every cluster at the pooled OLS line).
+    Every κ (finite, > 0) is exactly that model: β(κ) and the BLUPs are re-solved
+    with the block formulas, with no ridge; σ² plays no part. As κ -> ∞ the models
+    tend to no pooling (each cluster's OLS, where X_j has full rank) when T T' has
+    full rank; for a singular fit they do not: along the zero-variance direction
+    every cluster stays pooled at any κ (see pipeline.pooling_path_frames).
 
-    A singular fit has a direction with zero variance that no κ can scale up, so
-    along it every cluster would stay pooled. For κ > 1 the path therefore uses
-    κ·Λ + ridge·(κ - 1)²·I (Λ and I in standardised x, Λ = T T'): with the default
-    ridge 1e-6 that is below 1e-4 up to κ = 10, so the end near the mixed fit is
-    κ·Λ to the eye, while by κ = 1e4 the added variance (~100) takes every cluster
-    close to its OLS estimate, even along the zero-variance direction. For a
-    non-singular fit the added term only hastens the approach to OLS at large κ.
-    Pass ridge=0 for the exact κ·T T' path.
+    The formulas run in the principal axes of T T' (standard coordinates), where a
+    zero variance is an exact zero: computed in the original axes, the O(1/κ) part
+    along the zero-variance direction is a difference of O(1) numbers, which cost
+    CO2's path ~1e-7 relative at κ = 1e8.
     """
+    k = np.asarray(kappas, dtype=float).reshape(-1)
+    if not np.all(np.isfinite(k) & (k > 0)):
+        raise UsageError("the pooling path needs finite positive values of kappa")
     core = _core(stats)
-    t = np.asarray(fits.theta, dtype=float)
-    m = core.to_std @ np.array([[t[0], 0.0], [t[1], t[2]]])
-    lam = m @ m.T
-    det0 = (core.scale * t[0] * t[2]) ** 2
-    k = np.asarray(kappas, dtype=float).reshape(-1, 1)
-    eps = ridge * np.maximum(k - 1.0, 0.0) ** 2
-    lams = (
-        k * lam[0, 0] + eps,
-        k * lam[0, 1],
-        k * lam[1, 1] + eps,
-        k * k * det0 + eps * k * (lam[0, 0] + lam[1, 1]) + eps * eps,
-    )
+    phi = _phi_from_theta(core, np.asarray(fits.theta, dtype=float))
+    rot, lam_rot, det = _principal_axes(phi)
+    turned = _rotate(core, rot)
+    kk = k[:, None]
+    lams = (kk * lam_rot[0], kk * lam_rot[1], kk * lam_rot[2], kk * kk * det)
     step = max(1, _CHUNK // len(core.l11))
     out = []
     for i in range(0, len(k), step):
         part = tuple(v[i : i + step] for v in lams)
-        out.append(_coefficients(core, part, _solve(core, part, reml=fits.method == "REML")))
+        coef = _blups(part, _solve(turned, part, reml=fits.method == "REML")) @ rot.T
+        out.append(_to_user("pooling path", _coef_scaled(core, coef), core.coef_exp))
     return np.concatenate(out)
+
+
+def _principal_axes(phi: np.ndarray) -> tuple[np.ndarray, tuple, float]:
+    """R (rotation) with R'ΛR as diagonal as rounding allows, its entries and det Λ.
+
+    For rank-1 Λ = v v' (φ3 = 0) R'ΛR = diag(|v|², 0) is built exactly.
+    """
+    p1, p2, p3 = (float(v) for v in phi)
+    if p3 == 0.0 or p1 == 0.0:
+        v = (p1, p2) if p1 != 0.0 else (0.0, math.hypot(p2, p3))
+        nv = math.hypot(*v)
+        if nv == 0.0:
+            return np.eye(2), (0.0, 0.0, 0.0), 0.0
+        rot = np.array([[v[0], -v[1]], [v[1], v[0]]]) / nv
+        return rot, (nv * nv, 0.0, 0.0), 0.0
+    t = np.array([[p1, 0.0], [p2, p3]])
+    lam = t @ t.T
+    angle = 0.5 * math.atan2(2.0 * lam[0, 1], lam[0, 0] - lam[1, 1])
+    c, s = math.cos(angle), math.sin(angle)
+    rot = np.array([[c, -s], [s, c]])
+    u = rot.T @ t
+    m = u @ u.T
+    return rot, (m[0, 0], m[0, 1], m[1, 1]), (p1 * p3) ** 2
+
+
+def _rotate(core: _Core, rot: np.ndarray) -> _Core:
+    """The same clusters in coordinates c' = R'c: X_j R = Q_j L'_j with L'_j lower
+    triangular (a Givens rotation per cluster of L_j'R), z'_j = Q_j'z_j."""
+    l11, l21, l22 = core.l11, core.l21, core.l22
+    b11 = l11 * rot[0, 0] + l21 * rot[1, 0]
+    b12 = l11 * rot[0, 1] + l21 * rot[1, 1]
+    b21, b22 = l22 * rot[1, 0], l22 * rot[1, 1]
+    r = np.hypot(b11, b21)
+    safe = np.where(r > 0, r, 1.0)
+    c = np.where(r > 0, b11 / safe, 1.0)
+    s = np.where(r > 0, b21 / safe, 0.0)
+    return dataclasses.replace(
+        core,
+        l11=r,
+        l21=c * b12 + s * b22,
+        l22=c * b22 - s * b12,
+        z1=c * core.z1 + s * core.z2,
+        z2=c * core.z2 - s * core.z1,
+    )

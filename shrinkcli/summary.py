@@ -49,7 +49,7 @@ def to_json(fits, *, truth: np.ndarray | None = None, source: str = "") -> dict[
         "random": {
             "intercept": {"var": _num(fits.re_cov[0, 0]), "sd": _num(sd[0])},
             "slope": {"var": _num(fits.re_cov[1, 1]), "sd": _num(sd[1])},
-            "corr": _num(_corr(fits.re_cov)),
+            "corr": _num(fits.re_corr),
             "residual": {"var": _num(fits.sigma2), "sd": _num(math.sqrt(fits.sigma2))},
         },
         "singular": bool(fits.singular),
@@ -60,6 +60,12 @@ def to_json(fits, *, truth: np.ndarray | None = None, source: str = "") -> dict[
         "warnings": list(fits.warnings),
         "data": source,
     }
+    check = fits.engine_check
+    if check is not None:
+        out["engine_check"] = {
+            "shrink_criterion": _num(check.shrink_criterion),
+            "shortfall": _num(check.shortfall),
+        }
     rmse = truth_rmse(fits, truth)
     if rmse is not None:
         out["truth_rmse"] = rmse
@@ -108,7 +114,7 @@ def to_text(fits, *, truth: np.ndarray | None = None, source: str = "df") -> str
     lines += ["", "Random effects:"]
     var = [fits.re_cov[0, 0], fits.re_cov[1, 1], fits.sigma2]
     sds = [math.sqrt(max(v, 0.0)) for v in var]
-    corr = _corr(fits.re_cov)
+    corr = fits.re_corr
     vs, ss = r_format(var, 4), r_format(sds, 4)
     corr_txt = "NaN" if not math.isfinite(corr) else f"{corr:.2f}"
     rows = [
@@ -132,6 +138,13 @@ def to_text(fits, *, truth: np.ndarray | None = None, source: str = "df") -> str
     lines += _table(rows, right=True, first_left=True)
     if fits.singular:
         lines += ["optimizer: boundary (singular) fit: see help('isSingular')"]
+    check = fits.engine_check
+    if check is not None:
+        name = "REML criterion" if fits.method == "REML" else "deviance"
+        lines += [
+            f"{name} at shrink's optimum: {check.shrink_criterion:.2f} "
+            f"({fits.engine} is {check.shortfall:.3g} above it)"
+        ]
     rmse = truth_rmse(fits, truth)
     if rmse is not None:
         lines += ["", f"What shrinkage bought (RMSE against the true cluster effects, "
@@ -180,11 +193,6 @@ def _table(rows: list[list[str]], *, right: bool, first_left: bool = False) -> l
             cells.append(cell.ljust(w) if left else cell.rjust(w))
         out.append(" ".join(cells).rstrip())
     return out
-
-
-def _corr(cov: np.ndarray) -> float:
-    d = math.sqrt(max(cov[0, 0], 0.0) * max(cov[1, 1], 0.0))
-    return float(cov[0, 1] / d) if d > 0 else float("nan")
 
 
 def _ratio(a: float, b: float) -> str:

@@ -147,7 +147,9 @@ def path_frames(
     """Follow a precomputed pooling path.
 
     path: (K, G, 2) cluster estimates at K values of the covariance scale ``kappas``
-    (K,), from huge (no pooling, the OLS estimates) to 1 (the fitted model). Eased
+    (K,), from huge (no pooling, the OLS estimates) to 1 (the fitted model); several
+    leading samples may have kappa = inf (a singular fit's straight start, see
+    pipeline.pooling_path_frames), and frames between them keep kappa = inf. Eased
     progress runs along the K samples, interpolating linearly between neighbours
     (and geometrically in kappa). A sample with a NaN takes the cluster's end.
     """
@@ -168,8 +170,10 @@ def path_frames(
     positions = (1 - w) * path[i] + w * path[i + 1]
     positions[frames - 1 :] = end
     positions[0] = path[0]
-    log_k = np.log(kappas)
-    kappa = np.exp((1 - w[:, 0, 0]) * log_k[i] + w[:, 0, 0] * log_k[i + 1])
+    lo, hi, t = np.log(kappas[i]), np.log(kappas[i + 1]), w[:, 0, 0]
+    with np.errstate(invalid="ignore"):  # inf * 0 between two kappa = inf samples
+        mix = (1 - t) * lo + t * hi
+    kappa = np.exp(np.where(t == 0, lo, np.where(t == 1, hi, np.where(lo == hi, lo, mix))))
     kappa[frames - 1 :] = kappas[-1]
     kappa[0] = kappas[0]
     return Frames(positions=positions, progress=p, kappa=kappa, n_move=frames)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import functools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,6 @@ from shrinkcli.fit import (
     fit_mixed,
     fit_ols,
     make_criterion,
-    pooling_path,
     sufficient_stats,
 )
 from shrinkcli.scenario import Scenario
@@ -77,6 +77,27 @@ def reference_coef(name: str, file: str) -> np.ndarray:
 @functools.cache
 def fitted(name: str, reml: bool) -> Fits:
     return fit_mixed(reference_data(name), reml=reml)
+
+
+REAL = Path(__file__).parent / "data" / "real"
+
+
+@functools.cache
+def real_reference(name: str) -> dict:
+    """lme4's results on one of R's data sets (tests/data/real/<name>/lme4.json)."""
+    with open(REAL / name / "lme4.json") as fh:
+        return json.load(fh)
+
+
+@functools.cache
+def real_data(name: str) -> ClusteredData:
+    """One of R's data sets (ChickWeight, Orange, CO2, Loblolly) as ClusteredData."""
+    ref = real_reference(name)
+    with open(REAL / name / "data.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    y = [float(r[ref["y"]]) for r in rows]
+    x = [float(r[ref["x"]]) for r in rows]
+    return make_data(y, x, [r[ref["cluster"]] for r in rows])
 
 
 CASES = [(name, reml) for name in SCENARIOS for reml in (True, False)]
@@ -198,18 +219,21 @@ def small_data() -> ClusteredData:
 
 
 def test_sufficient_stats_by_hand():
+    """The sums are kept in units of 2**x_exp and 2**y_exp (here 8: max |x| = 5, |y| = 7)."""
     stats = sufficient_stats(small_data())
+    assert (stats.x_exp, stats.y_exp) == (3, 3)
+    sx, sy = 2.0**stats.x_exp, 2.0**stats.y_exp
     assert stats.n.tolist() == [3, 1, 2]
-    np.testing.assert_allclose(stats.x_mean, [2.0, 5.0, 2.0])
-    np.testing.assert_allclose(stats.y_mean, [13 / 3, 1.0, 2.0])
-    np.testing.assert_allclose(stats.cxx, [2.0, 0.0, 0.0], atol=1e-15)
-    np.testing.assert_allclose(stats.cxy, [5.0, 0.0, 0.0], atol=1e-15)
-    np.testing.assert_allclose(stats.cyy, [38 / 3, 0.0, 2.0])
-    np.testing.assert_allclose(stats.sum_x, [6.0, 5.0, 4.0])
-    np.testing.assert_allclose(stats.sum_xx, [14.0, 25.0, 8.0])
-    np.testing.assert_allclose(stats.sum_y, [13.0, 1.0, 4.0])
-    np.testing.assert_allclose(stats.sum_xy, [31.0, 5.0, 8.0])
-    np.testing.assert_allclose(stats.sum_yy, [69.0, 1.0, 10.0])
+    np.testing.assert_allclose(stats.x_mean * sx, [2.0, 5.0, 2.0])
+    np.testing.assert_allclose(stats.y_mean * sy, [13 / 3, 1.0, 2.0])
+    np.testing.assert_allclose(stats.cxx * sx**2, [2.0, 0.0, 0.0], atol=1e-15)
+    np.testing.assert_allclose(stats.cxy * sx * sy, [5.0, 0.0, 0.0], atol=1e-15)
+    np.testing.assert_allclose(stats.cyy * sy**2, [38 / 3, 0.0, 2.0])
+    np.testing.assert_allclose(stats.sum_x * sx, [6.0, 5.0, 4.0])
+    np.testing.assert_allclose(stats.sum_xx * sx**2, [14.0, 25.0, 8.0])
+    np.testing.assert_allclose(stats.sum_y * sy, [13.0, 1.0, 4.0])
+    np.testing.assert_allclose(stats.sum_xy * sx * sy, [31.0, 5.0, 8.0])
+    np.testing.assert_allclose(stats.sum_yy * sy**2, [69.0, 1.0, 10.0])
     assert stats.x_varies.tolist() == [True, False, False]
 
 
@@ -247,8 +271,13 @@ def test_single_observation_and_constant_x_clusters_fit():
 def shrinkage_parts(data: ClusteredData, fits: Fits):
     stats = sufficient_stats(data)
     lam = fits.re_cov / fits.sigma2
+    sx = 2.0**stats.x_exp  # the sums are in units of 2**x_exp
     s = np.stack(
-        [np.stack([stats.n, stats.sum_x], -1), np.stack([stats.sum_x, stats.sum_xx], -1)], -2
+        [
+            np.stack([stats.n, stats.sum_x * sx], -1),
+            np.stack([stats.sum_x * sx, stats.sum_xx * sx**2], -1),
+        ],
+        -2,
     ).astype(float)
     return stats, lam, s
 
@@ -301,39 +330,6 @@ def test_mixed_estimates_shrink_ols_toward_the_fixed_effects(scenario):
 
 
 # --------------------------------------------------------------------------------------
-# The pooling path
-
-
-def test_pooling_path_ends():
-    data = reference_data("baseline")
-    stats, fits = sufficient_stats(data), fitted("baseline", True)
-    kappas = np.geomspace(1e-10, 1e8, 60)
-    path = pooling_path(stats, fits, np.concatenate(([1.0], kappas)))
-    assert path.shape == (61, 100, 2)
-    np.testing.assert_allclose(path[0], fits.mixed, atol=1e-10)
-    np.testing.assert_allclose(path[-1], fits.ols, atol=1e-5)
-    pooled = np.polyfit(data.x, data.y, 1)[::-1]
-    np.testing.assert_allclose(path[1], np.broadcast_to(pooled, (100, 2)), atol=1e-8)
-    dist = np.linalg.norm(path[1:] - fits.ols, axis=-1).mean(axis=1)
-    assert dist[-1] < dist[30] < dist[0]
-
-
-def test_pooling_path_of_a_singular_fit_needs_the_ridge():
-    data = simulate(Scenario(sd_slope=0.01, obs_per_cluster=5, n_cluster=30, seed=3))
-    stats, fits = sufficient_stats(data), fit_mixed(data)
-    assert fits.singular
-    exact = pooling_path(stats, fits, [1.0, 10.0, 1e4], ridge=0.0)
-    ridged = pooling_path(stats, fits, [1.0, 10.0, 1e4])
-    np.testing.assert_allclose(exact[0], fits.mixed, atol=1e-10)
-    np.testing.assert_allclose(ridged[0], fits.mixed, atol=1e-10)
-    np.testing.assert_allclose(ridged[1], exact[1], atol=1e-3)  # invisible near κ = 1
-    gap_exact = np.nanmax(np.abs(exact[2] - fits.ols))
-    gap_ridged = np.nanmax(np.abs(ridged[2] - fits.ols))
-    assert gap_exact > 0.5  # the zero-variance direction stays pooled
-    assert gap_ridged < 0.05 * gap_exact
-
-
-# --------------------------------------------------------------------------------------
 # Warnings, bad designs, the second engine
 
 
@@ -363,8 +359,9 @@ def test_singular_fit_warns_and_reports_nan_correlation_when_a_sd_is_zero():
     assert fits.singular and fits.theta[2] == 0.0
     assert any(w.startswith("boundary (singular) fit") for w in fits.warnings)
     assert abs(fits.re_corr) == pytest.approx(1.0)
-    zero = dataclasses.replace(fits, re_cov=np.diag([0.0, 0.2]))
-    assert np.isnan(zero.re_corr)
+    for theta in ([0.0, 0.3, 0.0], [0.5, 0.0, 0.0]):  # no intercept, no slope variance
+        assert np.isnan(dataclasses.replace(fits, theta=np.array(theta)).re_corr)
+    assert dataclasses.replace(fits, theta=np.array([0.5, -0.3, 0.4])).re_corr == -0.6
 
 
 @pytest.mark.parametrize(
