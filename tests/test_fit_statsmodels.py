@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -65,8 +66,9 @@ def test_statsmodels_ses_are_lme4s_formula_at_its_estimates():
     cov = fixed_cov_at(sufficient_stats(data), fits.theta, fits.sigma2)
     np.testing.assert_array_equal(fits.fixed_cov, cov)
     ours = fit_mixed(data)
-    assert fits.engine_check.shortfall < 1e-6  # statsmodels reaches the optimum here
-    np.testing.assert_allclose(fits.fixed_se, ours.fixed_se, rtol=1e-5)
+    assert fits.engine_check.shortfall < 1e-5  # statsmodels all but reaches the optimum,
+    # where the criterion is flat: θ, and so the SEs, agree to ~1e-4, not to rounding
+    np.testing.assert_allclose(fits.fixed_se, ours.fixed_se, rtol=1e-3)
 
 
 # --------------------------------------------------------------------------------------
@@ -89,13 +91,15 @@ def check_is_consistent(data, fits, reml: bool) -> None:
     assert doc["converged"] == (fits.converged and check.shortfall <= SHORTFALL_TOL)
 
 
-@pytest.mark.parametrize(("name", "reml"), [("Orange", True), ("Orange", False), ("CO2", False)])
+@pytest.mark.parametrize(
+    ("name", "reml"), [("Orange", True), ("Orange", False), ("Loblolly", True), ("Loblolly", False)]
+)
 def test_shortfall_on_r_data_is_warned_and_in_the_json(name, reml):
-    """statsmodels' best method stops 0.12 (Orange REML), 0.22 (Orange ML) and 0.98 (CO2
-    ML) criterion units short, and used to report converged: true."""
+    """statsmodels' best method stops 0.018 and 0.012 (Orange REML, ML) and 0.13 and 0.12
+    (Loblolly) criterion units short; it used to report converged: true on such fits."""
     data, fits = statsmodels_fit(name, reml)
     check_is_consistent(data, fits, reml)
-    assert fits.engine_check.shortfall > 0.05
+    assert fits.engine_check.shortfall > 0.01
     assert not fits.converged
     (note,) = [w for w in fits.warnings if w.startswith("statsmodels stopped")]
     assert f"{fits.engine_check.shortfall:.3g} short of the optimum" in note
@@ -104,20 +108,39 @@ def test_shortfall_on_r_data_is_warned_and_in_the_json(name, reml):
 
 
 def test_shortfall_with_x_near_a_million():
-    """x + 1e6: statsmodels stops hundreds of criterion units short."""
+    """x + 1e6: statsmodels stops criterion units short (2.3 here, 12 on the baseline)."""
     base = simulate(Scenario(n_cluster=30, seed=7))
     data = make_data(base.y, base.x + 1e6, base.cluster)
     fits = fit_statsmodels(data, methods=("lbfgs",))
     check_is_consistent(data, fits, True)
-    assert fits.engine_check.shortfall > 10 and not fits.converged
+    assert fits.engine_check.shortfall > 1 and not fits.converged
 
 
-def test_no_warning_when_statsmodels_reaches_the_optimum():
-    data = reference_data("baseline")
-    fits = fit_statsmodels(data, methods=("lbfgs",))
-    check_is_consistent(data, fits, True)
-    assert abs(fits.engine_check.shortfall) <= SHORTFALL_TOL and fits.converged
+@pytest.mark.parametrize(
+    ("name", "reml", "methods"), [("baseline", True, ("lbfgs",)), ("CO2", False, None)]
+)
+def test_no_warning_when_statsmodels_reaches_the_optimum(name, reml, methods):
+    data = reference_data(name) if name == "baseline" else real_data(name)
+    fits = fit_statsmodels(data, reml=reml, **({"methods": methods} if methods else {}))
+    check_is_consistent(data, fits, reml)
+    assert abs(fits.engine_check.shortfall) <= SHORTFALL_TOL
     assert not any("short of the optimum" in w for w in fits.warnings)
+
+
+def test_statsmodels_in_any_units():
+    """Data in units 2**-300 and 2**200 reach statsmodels as the same numbers (powers of
+    two), so it gives the same fit, scaled; in the user's units it used to overflow or
+    fail."""
+    data = real_data("Loblolly")
+    base = fit_statsmodels(data, methods=("lbfgs",))
+    a, b = 2.0**-300, 2.0**200
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        fits = fit_statsmodels(make_data(data.y * a, data.x * b, data.cluster), methods=("lbfgs",))
+    np.testing.assert_array_equal(fits.mixed, base.mixed * [a, a / b])
+    np.testing.assert_array_equal(fits.theta, base.theta * [1, 1 / b, 1 / b])
+    np.testing.assert_allclose(fits.fixed_se, base.fixed_se * [a, a / b], rtol=1e-13)
+    assert fits.engine_check.shortfall == pytest.approx(base.engine_check.shortfall, abs=1e-8)
 
 
 def test_shrink_engine_has_no_engine_check():
