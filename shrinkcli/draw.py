@@ -195,9 +195,9 @@ def density(n_clusters: int) -> float:
 
 
 def format_kappa(kappa: float) -> str:
-    """The kappa label: '∞ (no pooling)', '10,000', '316', '3.16', '1'."""
+    """The kappa label: '∞', '10,000', '316', '3.16', '1' (the caption says what ∞ means)."""
     if math.isinf(kappa):
-        return "∞ (no pooling)"
+        return "∞"
     if kappa >= 100:
         return f"{kappa:,.0f}"
     return f"{kappa:.3g}"
@@ -231,6 +231,8 @@ class Scene:
     ``kappa_max``, when given, adds the pooling-path dial (kappa from kappa_max down to 1).
     ``tracks`` (F, G, 2), when given, are the paths the points really follow (the
     pooling path curves); the faint lines follow them instead of running straight.
+    ``straight_start`` says the path begins with frames that are not models (κ = ∞
+    after the first: a singular fit's straight step from OLS), which the caption explains.
     """
 
     def __init__(
@@ -240,6 +242,7 @@ class Scene:
         *,
         kappa_max: float | None = None,
         tracks: np.ndarray | None = None,
+        straight_start: bool = False,
     ) -> None:
         if settings.truth and picture.truth is None:
             raise UsageError(
@@ -248,6 +251,7 @@ class Scene:
             )
         self.picture, self.settings, self.kappa_max = picture, settings, kappa_max
         self.tracks = tracks
+        self._straight_start = straight_start
         w, h = settings.width, settings.height
         self.scale = min(w / BASE_WIDTH, h / BASE_HEIGHT)
         dpi = 100.0 * self.scale  # text and markers (sized in points) scale with the image
@@ -329,6 +333,11 @@ class Scene:
             lines.append(beyond)
         if self.kappa_max is not None:
             lines.append("Pooling path: random-effect covariance × κ; κ = ∞ no pooling, 1 the fit")
+        if self.tracks is not None and np.isinf(self.kappa_max or 0) and self._straight_start:
+            lines.append(
+                "Singular fit: no κ reaches the OLS estimates, so the κ = ∞ part runs straight "
+                "from them onto the fit's zero-variance direction (it is not a model)"
+            )
         if not lines:
             return pad
         cap = self._text(pad, pad, "\n".join(lines), 7.5, ha="left", va="bottom",
@@ -772,11 +781,21 @@ def render_frames(picture: Picture, frames: Frames, settings: RenderSettings) ->
         raise ValueError(
             f"frames have {frames.n_clusters} clusters, the picture {picture.n_clusters}"
         )
-    kappa_max = tracks = None
-    if frames.kappa is not None:
-        kappa_max = float(frames.kappa.max())
-        tracks = frames.positions[: frames.n_move]
-    return FrameStream(Scene(picture, settings, kappa_max=kappa_max, tracks=tracks), frames)
+    return FrameStream(_scene(picture, settings, frames), frames)
+
+
+def _scene(picture: Picture, settings: RenderSettings, frames: Frames | None) -> Scene:
+    """The scene for these frames: with the pooling path's dial and tracks when they
+    come from it."""
+    if frames is None or frames.kappa is None:
+        return Scene(picture, settings)
+    return Scene(
+        picture,
+        settings,
+        kappa_max=float(frames.kappa.max()),
+        tracks=frames.positions[: frames.n_move],
+        straight_start=bool(np.isinf(frames.kappa[1 : frames.n_move]).any()),
+    )
 
 
 def render_still(
@@ -785,8 +804,7 @@ def render_still(
     """The final state (every moving point at its mixed estimate) as one image; with
     the pooling path's ``frames``, the faint lines follow its tracks."""
     if frames is not None and frames.kappa is not None:
-        scene = Scene(picture, settings, tracks=frames.positions[: frames.n_move])
-        return scene.frame(frames.positions[-1], 1.0)
+        return _scene(picture, settings, frames).frame(frames.positions[-1], 1.0, 1.0)
     last = straight_frames(picture.ols, picture.mixed, frames=2, hold=0)
     return Scene(picture, settings).frame(last.positions[-1], 1.0)
 
