@@ -261,3 +261,30 @@ def test_title_names_the_data_file(tmp_path):
     pic = make_picture(data, fit_mixed(data))
     assert pic.title.startswith("data.csv: 5 clusters, 35 observations")
     assert pic.xlabel == "Intercept (circumference at age = 0)" and pic.ylabel == "Slope of age"
+
+
+def test_singular_pooling_path_says_its_straight_part_is_not_a_model():
+    from conftest import DATA
+
+    from shrinkcli.data import read_csv
+    from shrinkcli.draw import render_frames
+    from shrinkcli.fit import fit_mixed
+    from shrinkcli.pipeline import make_frames, make_picture
+
+    data = read_csv(DATA / "real" / "CO2" / "data.csv", y="uptake", x="conc", cluster="Plant")
+    fits = fit_mixed(data)
+    assert fits.singular
+    settings = RenderSettings(path="pooling", frames=20, hold=0)
+    frames = make_frames(data, fits, settings)
+    stream = render_frames(make_picture(data, fits), frames, settings)
+    caption = " ".join(t.get_text() for t in stream.scene.fig.texts)
+    assert "κ = ∞ part runs straight" in caption and "Pooling path" in caption
+    # a non-singular fit has no such part
+    base = reference_picture("baseline")
+    lam = np.linspace(0, 1, 5)[:, None, None]
+    from shrinkcli.tween import path_frames
+
+    plain = path_frames(base.ols[None] * (1 - lam) + base.mixed[None] * lam,
+                        np.array([np.inf, 1e3, 1e2, 10, 1]), frames=4, hold=0)  # fmt: skip
+    text = " ".join(t.get_text() for t in render_frames(base, plain, settings).scene.fig.texts)
+    assert "Pooling path" in text and "runs straight" not in text
