@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -136,9 +138,14 @@ def run_batch(jobs: list[Job], *, n_jobs: int | None = None, on_done=None) -> li
         return rows
     _warm_up()
     rows_by_job: dict[int, dict[str, Any]] = {}
-    pool = ProcessPoolExecutor(max_workers=n_jobs, initializer=_ignore_sigint)
+    # fork on Linux (the default there before Python 3.14): the workers share the
+    # libraries _warm_up imported, and each worker's parent is this process
+    context = multiprocessing.get_context("fork") if sys.platform.startswith("linux") else None
+    pool = ProcessPoolExecutor(
+        max_workers=n_jobs, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+    )
     try:
-        futures = {pool.submit(run_job, job): i for i, job in enumerate(jobs)}
+        futures = {pool.submit(_run_in_worker, job): i for i, job in enumerate(jobs)}
         for fut in as_completed(futures):
             rows_by_job[futures[fut]] = fut.result()
             if on_done:
@@ -152,8 +159,105 @@ def run_batch(jobs: list[Job], *, n_jobs: int | None = None, on_done=None) -> li
     return [rows_by_job[i] for i in range(len(jobs))]
 
 
-def _ignore_sigint() -> None:
+# ----------------------------------------------------------------------------- workers
+#
+# A worker whose batch process dies (SIGKILL, the out-of-memory killer) must not live
+# on: the job queue's pipes stay open in the sibling workers, so it would wait for work
+# for ever. The kernel sends the worker _ORPHAN_SIGNAL when its parent dies
+# (PR_SET_PDEATHSIG, Linux), and a thread that watches the parent's pid does the same
+# everywhere. The handler unwinds a running scenario as Ctrl-C would (temporary files
+# removed, ffmpeg and the GIF child stopped), then the worker exits; an idle worker
+# exits at once. The thread repeats the signal, as an exception raised by a signal
+# handler can be lost (Python only reports one raised inside an at-fork callback or a
+# destructor); if the main thread has not unwound within _ORPHAN_GRACE (stuck in C
+# code), the thread ends the process. SIGINT and SIGTERM keep their meaning.
+
+# a signal of its own (None on Windows): the handler ignores it while the parent lives
+_ORPHAN_SIGNAL = getattr(signal, "SIGUSR1", None)
+_ORPHAN_GRACE = 3.0  # seconds to unwind a running scenario before the worker just exits
+_RERAISE = 1.0  # seconds an unwinding takes at most before its exception counts as lost
+_POLL = 0.25  # seconds between looks at the parent's pid, and between repeated signals
+_worker: dict[str, Any] = {}  # this worker's pid, parent, and whether busy or orphaned
+
+
+class _ParentGone(BaseException):
+    """Raised in a worker's main thread when the batch process has died."""
+
+
+def _start_worker(parent: int) -> None:
+    """Pool initializer: ignore Ctrl-C (running scenarios finish), stop when orphaned."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker.update(pid=os.getpid(), parent=parent, busy=False, raised=-_RERAISE)
+    if _ORPHAN_SIGNAL is not None:
+        signal.signal(_ORPHAN_SIGNAL, _on_orphan_signal)
+        sys.unraisablehook = _quiet_about_parent(sys.unraisablehook)
+        _death_signal(_ORPHAN_SIGNAL)
+    threading.Thread(target=_watch_parent, name="shrink-parent-watch", daemon=True).start()
+
+
+def _death_signal(signum: int) -> None:
+    """Ask the kernel for ``signum`` when the parent dies (Linux; elsewhere nothing)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):  # the watching thread still works
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signum), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+
+
+def _orphaned() -> bool:
+    """True in a worker whose parent has died (init or a subreaper adopted it)."""
+    return os.getpid() == _worker["pid"] and os.getppid() != _worker["parent"]
+
+
+def _watch_parent() -> None:
+    """Thread: on the parent's death, signal the main thread; exit if it cannot unwind."""
+    while not _orphaned():
+        time.sleep(_POLL)
+    deadline = time.monotonic() + _ORPHAN_GRACE
+    while _ORPHAN_SIGNAL is not None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            os.kill(os.getpid(), _ORPHAN_SIGNAL)  # the handler ignores what it has handled
+        time.sleep(_POLL)
+    os._exit(1)
+
+
+def _on_orphan_signal(signum: int, frame: Any) -> None:
+    if not _orphaned():  # a stray signal
+        return
+    if not _worker["busy"]:
+        os._exit(1)
+    now = time.monotonic()
+    if now - _worker["raised"] < _RERAISE:  # unwinding: let the clean-up finish
+        return
+    _worker["raised"] = now
+    raise _ParentGone
+
+
+def _quiet_about_parent(hook):
+    """sys.unraisablehook that says nothing about a _ParentGone Python had to drop."""
+
+    def quiet(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, _ParentGone):
+            hook(unraisable)
+
+    return quiet
+
+
+def _run_in_worker(job: Job) -> dict[str, Any]:
+    """run_job in a pool worker, which exits once a scenario cut short by _ParentGone
+    has unwound."""
+    try:
+        _worker["busy"] = True
+        row = run_job(job)
+    except _ParentGone:
+        os._exit(1)
+    finally:
+        _worker["busy"] = False
+    if _orphaned():  # matplotlib's C code can turn the exception into a failed row
+        os._exit(1)
+    return row
 
 
 @contextlib.contextmanager

@@ -499,8 +499,21 @@ def _write_mp4(frames: Iterator[np.ndarray], tmp: Path, *, fps: float) -> None:
         str(tmp),
     ]
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
+        # ffmpeg runs in a session of its own: a Ctrl-C at the terminal (SIGINT to the
+        # foreground process group) is for shrink to handle, not for ffmpeg, which stops
+        # at once with exit 255 even where shrink ignores SIGINT (a batch worker, a
+        # background job). Shrink kills it below when it is itself interrupted; if shrink
+        # dies outright, the pipe closes and ffmpeg ends.
+        proc = None
         try:
+            with _signals_held():  # a handler's exception inside Popen would lose ffmpeg
+                proc = subprocess.Popen(
+                    cmd,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                    start_new_session=True,
+                )
             for frame in _chain(first, frames):
                 data = _rgba_base(frame) if use_rgba else np.ascontiguousarray(frame)
                 if data is None:  # a plain RGB array among RGBA views: add the alpha
@@ -513,8 +526,9 @@ def _write_mp4(frames: Iterator[np.ndarray], tmp: Path, *, fps: float) -> None:
                 proc.stdin.close()
             code = proc.wait()
         except BaseException:
-            proc.kill()
-            proc.wait()
+            if proc is not None:
+                proc.kill()
+                proc.wait()
             raise
         if code != 0:
             err.seek(0)
@@ -528,3 +542,34 @@ def _write_mp4(frames: Iterator[np.ndarray], tmp: Path, *, fps: float) -> None:
 def _chain(first: np.ndarray, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
     yield first
     yield from rest
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Run Python's signal handlers (Ctrl-C's KeyboardInterrupt, SIGTERM's SystemExit,
+    a batch worker's orphan signal) only once the block has ended.
+
+    An exception raised inside subprocess.Popen after the fork loses the child:
+    ffmpeg would run on unseen and, its input closed, write an empty file where the
+    temporary file was just removed. The signals that arrive meanwhile are raised
+    again at the end, so their handlers run in the caller, where ``proc`` is known.
+    Main thread only (Python runs handlers there); elsewhere nothing is held.
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = {}
+    for signum in signal.valid_signals():
+        with contextlib.suppress(OSError, ValueError):
+            if callable(signal.getsignal(signum)):
+                held[signum] = signal.signal(signum, lambda n, _frame: caught.append(n))
+    try:
+        yield
+    finally:
+        for signum, handler in held.items():
+            signal.signal(signum, handler)
+        for signum in caught:
+            signal.raise_signal(signum)
