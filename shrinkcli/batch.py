@@ -67,7 +67,24 @@ def plan(files: list[str], out_dir: Path, fmt: str, overrides: dict[str, Any]) -
                 summary=out_dir / f"{name}_fit.json",
             )
         )
+    _check_outputs(jobs, out_dir)
     return jobs
+
+
+def _check_outputs(jobs: list[Job], out_dir: Path) -> None:
+    """No output of the batch may be an input of it (a scenario or data file) or another
+    of its outputs: checked before any work."""
+    from shrinkcli.output import check_distinct
+
+    inputs = [("scenario file", j.source) for j in jobs]
+    inputs += [(f"data of {j.source}", j.values["data"]) for j in jobs if j.values.get("data")]
+    outputs = [
+        ("the batch index", out_dir / "index.json"),
+        ("the batch index", out_dir / "index.csv"),
+    ]
+    for j in jobs:
+        outputs += [(f"an output of {j.source}", p) for p in (j.animation, j.estimates, j.summary)]
+    check_distinct(outputs, inputs)
 
 
 def run_job(job: Job) -> dict[str, Any]:
@@ -309,20 +326,22 @@ def flat_row(row: dict[str, Any]) -> dict[str, Any]:
     return {c: flat.get(c) for c in INDEX_COLUMNS}
 
 
+def _object_column(values: list[Any]):
+    import numpy as np
+
+    column = np.empty(len(values), dtype=object)
+    column[:] = values
+    return column
+
+
 def write_index(rows: list[dict[str, Any]], out_dir: Path) -> tuple[Path, Path]:
     """DIR/index.json (the rows as they are) and DIR/index.csv (flattened)."""
-    import csv
-    import io
-
-    from shrinkcli.output import text_output
+    from shrinkcli.output import csv_lines, text_output
 
     with text_output(str(out_dir / "index.json")) as fh:
         fh.write(json.dumps({"scenarios": rows}, indent=2) + "\n")
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=INDEX_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in flat_row(row).items()})
+    flat = [flat_row(row) for row in rows]
+    columns = {c: _object_column([r[c] for r in flat]) for c in INDEX_COLUMNS}
     with text_output(str(out_dir / "index.csv")) as fh:
-        fh.write(buf.getvalue())
+        fh.writelines(csv_lines(columns))
     return out_dir / "index.json", out_dir / "index.csv"
