@@ -1,0 +1,158 @@
+"""Why each cluster moves as it does: the numbers behind the explaining pictures.
+
+For a cluster with an OLS estimate the mixed estimate is exactly
+
+    mixed_j = fixed + R_j (ols_j - fixed),   R_j = (S_j/σ² + Σ⁻¹)⁻¹ S_j/σ²
+
+with S_j = X_j'X_j and Σ the random-effect covariance. Written with lme4's relative
+covariance Λ = T T' = Σ/σ² it needs no inverse of Σ, so singular fits are fine:
+
+    R_j = (I + Λ S_j)⁻¹ Λ S_j.
+
+I - R_j is the shrinkage the model predicts: large where a cluster carries little
+information (few rows, little spread in x) relative to the spread of the random
+effects. Its diagonal is the same in any units of x (a diagonal change of
+coordinates), so it is computed on the sums fit.sufficient_stats keeps, with x
+scaled by a power of two.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from shrinkcli.errors import UsageError
+
+
+@dataclass(frozen=True, eq=False)
+class Shrinkage:
+    """Per cluster: size, information about the slope, the model's predicted shrinkage
+    diag(I - R_j) and the observed fraction of the way pulled toward the fixed effects.
+
+    predicted and observed are (G, 2) (intercept, slope); observed is NaN where the
+    cluster has no OLS estimate or its OLS coefficient equals the fixed effect.
+    """
+
+    sizes: np.ndarray
+    information: np.ndarray
+    predicted: np.ndarray
+    observed: np.ndarray
+
+
+def _scaled_blocks(stats) -> tuple[np.ndarray, float]:
+    """S_j in coordinates (1, x / s), s = 2**x_exp the scale the sums are kept in
+    (see fit.SufficientStats): (G, 2, 2), s."""
+    n = stats.n.astype(float)
+    s = math.ldexp(1.0, stats.x_exp)
+    m = stats.x_mean
+    blocks = np.empty((len(n), 2, 2))
+    blocks[:, 0, 0] = n
+    blocks[:, 0, 1] = blocks[:, 1, 0] = n * m
+    blocks[:, 1, 1] = stats.cxx + n * m * m
+    return blocks, s
+
+
+def relative_covariance(theta: np.ndarray) -> np.ndarray:
+    """lme4's Λ = T T' from θ (on lme4's scale)."""
+    t = np.array([[theta[0], 0.0], [theta[1], theta[2]]], dtype=float)
+    return t @ t.T
+
+
+def pull_matrices(stats, fits) -> np.ndarray:
+    """(G, 2, 2) R_j in the user's units: mixed_j - fixed = R_j (ols_j - fixed)."""
+    blocks, s = _scaled_blocks(stats)
+    a = np.diag([1.0, 1.0 / s])  # X' = X A
+    lam = np.linalg.inv(a) @ relative_covariance(fits.theta) @ np.linalg.inv(a)  # Λ' = A⁻¹ΛA⁻¹
+    ls = lam[None] @ blocks
+    r = np.linalg.solve(np.eye(2)[None] + ls, ls)  # R' = A⁻¹ R A in scaled coordinates
+    return a[None] @ r @ np.linalg.inv(a)[None]
+
+
+def shrinkage(stats, fits) -> Shrinkage:
+    """What each cluster's numbers say about why it moved (see the module)."""
+    r = pull_matrices(stats, fits)
+    predicted = 1.0 - np.stack([r[:, 0, 0], r[:, 1, 1]], axis=1)
+    away = fits.ols - fits.fixed
+    with np.errstate(divide="ignore", invalid="ignore"):
+        observed = (fits.ols - fits.mixed) / away
+    observed[~np.isfinite(observed)] = np.nan
+    return Shrinkage(
+        sizes=stats.n.copy(),
+        information=np.ldexp(stats.cxx, 2 * stats.x_exp),  # n_j var(x_j), x's units squared
+        predicted=predicted,
+        observed=observed,
+    )
+
+
+def typical_curve(stats, fits, sizes: np.ndarray) -> np.ndarray:
+    """(K, 2) diag(I - R) for a cluster of each size with the average x and spread."""
+    n = stats.n.astype(float)
+    _, s = _scaled_blocks(stats)
+    mean = float((n * stats.x_mean).sum() / n.sum()) / s
+    var = float(stats.cxx.sum() / n.sum()) / s / s
+    k = np.asarray(sizes, dtype=float)
+    mean, var = mean * s, var * s * s  # _scaled_blocks' s: the sums are already scaled
+    typical = np.empty((len(k), 2, 2))
+    typical[:, 0, 0] = k
+    typical[:, 0, 1] = typical[:, 1, 0] = k * mean
+    typical[:, 1, 1] = k * (var + mean * mean)
+    a_inv = np.diag([1.0, s])
+    lam = a_inv @ relative_covariance(fits.theta) @ a_inv
+    ls = lam[None] @ typical
+    r = np.linalg.solve(np.eye(2)[None] + ls, ls)
+    return 1.0 - np.stack([r[:, 0, 0], r[:, 1, 1]], axis=1)
+
+
+def pooled_ols(stats) -> np.ndarray:
+    """(2,) complete pooling: one OLS line through every observation, in the user's units."""
+    n = stats.n.astype(float)
+    x_bar = float((n * stats.x_mean).sum() / n.sum())
+    y_bar = float((n * stats.y_mean).sum() / n.sum())
+    dx = stats.x_mean - x_bar
+    sxx = float(stats.cxx.sum() + (n * dx * dx).sum())
+    sxy = float(stats.cxy.sum() + (n * dx * (stats.y_mean - y_bar)).sum())
+    slope = sxy / sxx  # in the units the sums are kept in (powers of two)
+    return np.array(
+        [
+            math.ldexp(y_bar - slope * x_bar, stats.y_exp),
+            math.ldexp(slope, stats.y_exp - stats.x_exp),
+        ]
+    )
+
+
+def choose_highlights(fits, labels: np.ndarray, chosen: str | None = None, k: int = 3) -> list[int]:
+    """Clusters to follow: the given labels, or the one that moves most, the smallest
+    and the largest (distinct; the next in line where they coincide)."""
+    text = [str(v) for v in np.asarray(labels).tolist()]
+    if chosen:
+        index = {t: i for i, t in enumerate(text)}
+        out = []
+        for label in (p.strip() for p in chosen.split(",")):
+            if label not in index:
+                some = ", ".join(text[:5]) + (", ..." if len(text) > 5 else "")
+                raise UsageError(f"--highlight {label!r} is not a cluster label; labels are {some}")
+            if index[label] not in out:
+                out.append(index[label])
+        if len(out) > 6:
+            raise UsageError("--highlight names more than 6 clusters; choose at most 6")
+        return out
+    has = np.isfinite(fits.ols).all(axis=1)
+    if not has.any():
+        return []
+    sd = np.sqrt(np.clip(np.diag(fits.re_cov), 0, None))
+    spread = np.nanstd(fits.ols[has], axis=0)
+    sd = np.where(sd > 0, sd, np.where(spread > 0, spread, 1.0))
+    move = np.where(has, np.hypot(*((fits.ols - fits.mixed) / sd).T), -np.inf)
+    order_move = np.argsort(-move, kind="stable")
+    sizes = np.where(has, fits.sizes, 0)
+    order_small = np.lexsort((-move, np.where(has, fits.sizes, np.inf)))
+    order_large = np.lexsort((-move, -sizes))
+    out: list[int] = []
+    for order in (order_move, order_small, order_large):
+        for j in order:
+            if has[j] and int(j) not in out:
+                out.append(int(j))
+                break
+    return out[:k]
