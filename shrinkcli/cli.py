@@ -312,6 +312,44 @@ def batch(
         sys.exit(1)
 
 
+@app.command("study")
+def study_command(
+    file: Annotated[
+        str,
+        typer.Argument(help="Study TOML file: [grid], [fixed], reps, seed.", show_default=False),
+    ],
+    out_dir: Annotated[
+        str,
+        typer.Option(
+            "--out-dir", "-d", help="Folder for the outputs and saved chunks (a rerun resumes)."
+        ),
+    ] = "shrink-study",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="A running Dask scheduler, tcp://HOST:PORT [this machine's cores]."),
+    ] = None,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", help="Processes on this machine [cores].")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print summary.json on stdout instead of a table.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """When does shrinkage help? Simulate and fit every cell of a grid many times.
+
+    Writes DIR/replications.csv, summary.csv, summary.json, timing.csv and study.png;
+    finished chunks are kept in DIR/chunks, so the same command resumes after Ctrl-C.
+    """
+    from shrinkcli.study.cli_view import run_from_cli
+
+    _lighter_matplotlib()
+    run_from_cli(
+        file, out_dir=out_dir, scheduler=scheduler, jobs=jobs, as_json=as_json, quiet=quiet,
+        fail=_fail,
+    )  # fmt: skip
+
+
 @contextlib.contextmanager
 def _progress(quiet: bool, values: dict[str, Any]) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on stderr, only on a terminal and when not --quiet."""
