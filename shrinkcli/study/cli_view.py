@@ -20,7 +20,6 @@ def run_from_cli(
     jobs: int | None,
     as_json: bool,
     quiet: bool,
-    say: Callable[[str], None],
     fail: Callable[[str, int], None],
 ) -> None:
     from shrinkcli.output import stdout_guard
@@ -62,6 +61,13 @@ def run_from_cli(
         else:
             sys.stdout.write(table(study, summary))
         sys.stdout.flush()
+
+
+def say(line: str) -> None:
+    """One line on stderr; nothing if stderr is closed."""
+    if sys.stderr is not None:
+        with contextlib.suppress(OSError, ValueError):
+            print(line, file=sys.stderr)
 
 
 def table(study, summary) -> str:
