@@ -214,6 +214,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="shrink-bench-study-"))
     rows: list[tuple[str, int, float, int]] = []  # label, reps, seconds, cores used
     notes = []
+    print(f"load average at the start: {os.getloadavg()[0]:.1f} on {n} cores")
     try:
         why = r_missing()
         r_crit = None
@@ -260,23 +261,26 @@ def main() -> None:
             start = time.perf_counter()
             grid = run_study(STUDY, out_dir=work / "grid")
             wall = time.perf_counter() - start
-            busy = _chunk_seconds(work / "grid" / "timing.csv")
+            timing = pd_read(work / "grid" / "timing.csv")
+            busy, cpu = float(timing["seconds"].sum()), float(timing["cpu_seconds"].sum())
             share = 1 - busy / (n * grid.attrs["seconds"])
             print(
-                f"15-cell x 500 study ({STUDY.name}) on {n} processes: {wall:.1f} s "
-                f"(target < 60 s: {'met' if wall < 60 else 'MISSED'}); "
-                f"time outside chunks {100 * share:.1f}% of {n} x {grid.attrs['seconds']:.1f} s"
+                f"15-cell x 500 study ({STUDY.name}) on {n} processes: {wall:.1f} s wall "
+                f"(target < 60 s: {'met' if wall < 60 else 'MISSED'}); its chunks took "
+                f"{cpu:.1f} CPU s ({cpu / n:.1f} s a core); time outside chunks "
+                f"{100 * share:.1f}% of {n} x {grid.attrs['seconds']:.1f} s (target < 5%)"
             )
+        print(f"load average at the end: {os.getloadavg()[0]:.1f} on {n} cores")
         for note in notes:
             print(note)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _chunk_seconds(path: Path) -> float:
+def pd_read(path: Path):
     import pandas as pd
 
-    return float(pd.read_csv(path)["seconds"].sum())
+    return pd.read_csv(path)
 
 
 if __name__ == "__main__":

@@ -315,7 +315,7 @@ def test_same_bytes_on_one_process_all_cores_and_any_chunking(tmp_path):
     run_study(small_study(chunk=5), out_dir=tmp_path / "five", jobs=1, plot=False)
     same_bytes(tmp_path / "one", tmp_path / "five", ("replications.csv", "summary.csv"))
     timing = (tmp_path / "two" / "timing.csv").read_text().splitlines()
-    assert timing[0] == "cell,first_rep,reps,seconds,worker" and len(timing) == 1 + 16
+    assert timing[0] == "cell,first_rep,reps,seconds,cpu_seconds,worker" and len(timing) == 1 + 16
 
 
 def test_interrupted_study_resumes_to_the_same_files(tmp_path):

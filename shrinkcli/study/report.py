@@ -126,6 +126,7 @@ def write_outputs(
         "first_rep": np.array([r["first"] for r in results], dtype=np.int64),
         "reps": np.array([r["count"] for r in results], dtype=np.int64),
         "seconds": np.array([r["seconds"] for r in results], dtype=float),
+        "cpu_seconds": np.array([r["cpu_seconds"] for r in results], dtype=float),
         "worker": np.array([r["worker"] for r in results], dtype=object),
     }
     with text_output(str(paths["timing.csv"])) as fh:

@@ -112,7 +112,8 @@ def _to_doc(result: dict[str, Any]) -> dict[str, Any]:
         if name in FLOATS:
             values = [None if v != v else v for v in values]
         cols[name] = values
-    doc = {k: result[k] for k in ("key", "cell", "first", "count", "seconds", "worker")}
+    doc = {k: result[k] for k in ("key", "cell", "first", "count", "seconds", "cpu_seconds")}
+    doc["worker"] = result["worker"]
     return {"format": STUDY_FORMAT, **doc, "columns": cols}
 
 
@@ -135,7 +136,7 @@ def _from_doc(doc: dict[str, Any], task: ChunkTask) -> dict[str, Any]:
             cols[name] = np.array([str(v) for v in values], dtype=object)
     if list(cols["seed"]) != list(task.seeds):
         raise ValueError("other seeds")
-    return {**{k: doc[k] for k in ("key", "first", "count", "seconds", "worker")},
+    return {**{k: doc[k] for k in ("key", "first", "count", "seconds", "cpu_seconds", "worker")},
             "cell": task.cell, "columns": cols}  # fmt: skip
 
 
@@ -284,6 +285,18 @@ def worker_versions() -> tuple[str, ...]:
     )
 
 
+def simd_features() -> tuple[str, ...]:
+    """The SIMD extensions numpy dispatches to on this CPU (its log and exp kernels
+    differ between them in the last bit)."""
+    try:
+        from numpy._core import _multiarray_umath as umath
+    except ImportError:  # numpy < 2
+        from numpy.core import _multiarray_umath as umath  # type: ignore[no-redef]
+    features = getattr(umath, "__cpu_features__", {})
+    wanted = [*getattr(umath, "__cpu_baseline__", []), *getattr(umath, "__cpu_dispatch__", [])]
+    return tuple(sorted({f for f in wanted if features.get(f)}))
+
+
 def _on_dask(
     tasks: list[ChunkTask], on_result: Callable[[dict[str, Any]], None], address: str
 ) -> str:
@@ -329,9 +342,14 @@ def _on_dask(
 
 
 def _check_workers(client) -> None:
+    """Refuse workers with other versions; warn of workers whose CPU offers numpy other
+    SIMD kernels (their last bits may differ)."""
+    import warnings
+
     mine = worker_versions()
     try:
         theirs = client.run(worker_versions)
+        simd = client.run(simd_features)
     except Exception as exc:
         raise UsageError(
             "the Dask workers cannot run shrink's chunks "
@@ -344,6 +362,16 @@ def _check_workers(client) -> None:
                 f"Dask worker {worker} has {', '.join(diff)}: its numbers could differ in the "
                 "last bits; give every worker the same versions as this machine"
             )
+    here = simd_features()
+    other = sorted(w for w, f in simd.items() if tuple(f) != here)
+    if other:
+        warnings.warn(
+            f"{len(other)} Dask worker(s) (e.g. {other[0]}) run on a CPU with other SIMD "
+            "extensions than this one: numpy's log and exp may differ there in the last bit, "
+            "so the numbers may not be bit-identical to a run on this machine",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def _dask_result(fut) -> dict[str, Any]:

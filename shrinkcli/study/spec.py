@@ -17,6 +17,7 @@ cell's full design and r, so a cell's numbers do not depend on the rest of the g
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import math
@@ -81,7 +82,7 @@ class Study:
     def __post_init__(self) -> None:
         check_study(self)
 
-    @property
+    @functools.cached_property
     def cells(self) -> list[Cell]:
         return _cells(self)
 
