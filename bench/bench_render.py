@@ -60,8 +60,8 @@ def redraw_frames(picture: Picture, frames: Frames, settings: RenderSettings):
             pos[:, 0], pos[:, 1], s=scene.diameter[ok] ** 2, c=colors, linewidths=0, zorder=5
         )
         black_hole(ax, picture.fixed, animated=False)
-        scene.canvas.draw()
-        yield np.array(scene.canvas.buffer_rgba())[:, :, :3]
+        scene.canvas.canvas.draw()
+        yield np.array(scene.canvas.canvas.buffer_rgba())[:, :, :3]
 
 
 def timed(fn) -> tuple[float, object]:

@@ -80,17 +80,21 @@ class Frames:
 
     positions: (F, G, 2) intercept and slope of every cluster's moving point.
     progress: (F,) in [0, 1], eased; drives the colour change (0 = by-cluster, 1 = mixed).
-    kappa: (F,) the covariance scale of each frame on the pooling path, else None.
+    kappa: (F,) the covariance scale of each frame on the pooling path, else None
+    (NaN in a story's frames before the path starts).
     n_move: how many of the F frames are movement; the rest hold the end.
+    stage: (F,) a story's clock (see story_frames), else None: 0 at complete pooling,
+    the fan-out's eased progress up to 1 at no pooling, then 1 + the pull's progress.
     """
 
     positions: np.ndarray
     progress: np.ndarray
     kappa: np.ndarray | None
     n_move: int
+    stage: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        for name in ("positions", "progress", "kappa"):
+        for name in ("positions", "progress", "kappa", "stage"):
             value = getattr(self, name)
             if value is not None:
                 value = np.array(value, dtype=float)  # a private, read-only copy
@@ -101,8 +105,10 @@ class Frames:
         n = self.positions.shape[0]
         if self.progress.shape != (n,):
             raise ValueError(f"progress must be ({n},), got {self.progress.shape}")
-        if self.kappa is not None and self.kappa.shape != (n,):
-            raise ValueError(f"kappa must be ({n},), got {self.kappa.shape}")
+        for name in ("kappa", "stage"):
+            value = getattr(self, name)
+            if value is not None and value.shape != (n,):
+                raise ValueError(f"{name} must be ({n},), got {value.shape}")
         if not 1 <= self.n_move <= n:
             raise ValueError(f"n_move must be in 1..{n}, got {self.n_move}")
 
@@ -177,6 +183,52 @@ def path_frames(
     kappa[frames - 1 :] = kappas[-1]
     kappa[0] = kappas[0]
     return Frames(positions=positions, progress=p, kappa=kappa, n_move=frames)
+
+
+STORY_HOLD_SECONDS = 2.5  # each stage of a story is held this long before the next moves
+
+
+def story_hold(fps: float) -> int:
+    """Frames a story holds each stage (at least one): STORY_HOLD_SECONDS at ``fps``."""
+    return max(1, round(STORY_HOLD_SECONDS * fps))
+
+
+def story_frames(
+    pooled: np.ndarray, ols: np.ndarray, pull: Frames, *, frames: int, hold: int,
+    ease: str = "linear",
+) -> Frames:  # fmt: skip
+    """Complete pooling -> no pooling -> partial pooling, as one animation.
+
+    ``hold`` frames with every cluster at the pooled OLS estimate ``pooled`` (2,),
+    ``frames`` frames fanning out in straight lines to each cluster's own OLS
+    estimate ``ols`` (G, 2), ``hold`` frames there, then ``pull`` (straight or
+    pooling-path frames from the OLS to the mixed estimates, with its own hold).
+    A cluster without an OLS estimate waits where ``pull`` starts it.
+
+    progress (the colour) is 0 until the pull starts; stage is the story's clock
+    (see Frames); kappa is NaN before the pull when the pull has one.
+    """
+    ols = _as_points(ols, "ols")
+    if ols.shape != pull.positions.shape[1:]:
+        raise ValueError(f"ols {ols.shape} and the pull's clusters differ in shape")
+    start = pull.positions[0]
+    target = np.where(np.isnan(ols).any(axis=1, keepdims=True), start, ols)
+    pooled = np.broadcast_to(np.asarray(pooled, dtype=float), ols.shape)
+    pooled = np.where(np.isnan(ols).any(axis=1, keepdims=True), start, pooled)
+    _check_counts(frames, hold)
+    fan = straight_frames(pooled, target, frames=frames, hold=hold, ease=ease)
+    before = np.repeat(pooled[None], hold, axis=0)
+    n_before = hold + fan.n_frames
+    kappa = None
+    if pull.kappa is not None:
+        kappa = np.concatenate([np.full(n_before, np.nan), pull.kappa])
+    return Frames(
+        positions=np.concatenate([before, fan.positions, pull.positions]),
+        progress=np.concatenate([np.zeros(n_before), pull.progress]),
+        kappa=kappa,
+        n_move=n_before + pull.n_move,
+        stage=np.concatenate([np.zeros(hold), fan.progress, 1.0 + pull.progress]),
+    )
 
 
 def to_long(frames: Frames, clusters: np.ndarray | None = None) -> dict[str, np.ndarray]:

@@ -1,0 +1,208 @@
+"""Where the panels go, and what each frame shows (the frame clock).
+
+A layout puts the title at the top (and a story's stage line under it), the
+caption at the bottom, and the panels side by side in between: the plane alone
+(``single``, the article's picture), or the plane, the data behind the
+highlighted clusters and the shrinkage panel (``explain``). It draws every
+panel's static layer once (and, in a story, a second layer with the OLS
+estimates revealed), then draws frame i by asking each panel for its moving
+artists in the state the clock gives for i, and blitting them (canvas.Canvas).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from shrinkcli.errors import UsageError
+from shrinkcli.render.canvas import Canvas
+from shrinkcli.render.picture import Picture
+from shrinkcli.render.plane import PlanePanel
+from shrinkcli.render.style import HIGHLIGHT, TEXT, TICK_TEXT, TITLE
+from shrinkcli.settings import RenderSettings
+from shrinkcli.tween import Frames
+
+STAGES = (
+    "1. Complete pooling: one line for every cluster, fitted to all the data at once",
+    "2. No pooling: every cluster gets its own line, fitted to its own data alone",
+    "3. Partial pooling: the mixed model pulls each line toward the average, "
+    "the less data the harder",
+)
+EXPLAIN_SHARES = (0.42, 0.27, 0.31)  # widths of the plane, data and shrinkage panels
+
+
+@dataclass(frozen=True, eq=False)
+class FrameState:
+    """What one frame shows.
+
+    positions (G, 2) of the moving points; progress (colour, 0 by-cluster .. 1 mixed);
+    kappa on the pooling path (None or NaN: no dial); stage, the story's caption
+    (None outside a story); layer, the background (1 once a story has revealed the
+    OLS estimates); toward (2,), what the pull is measured toward: the pooled OLS
+    estimate while a story fans out from it, else the fixed effects.
+    """
+
+    positions: np.ndarray
+    progress: float
+    kappa: float | None = None
+    stage: int | None = None
+    layer: int = 0
+    toward: np.ndarray | None = None
+
+
+class Clock:
+    """Frame index -> FrameState, for one animation's Frames."""
+
+    def __init__(self, frames: Frames, picture: Picture) -> None:
+        self.frames, self.picture = frames, picture
+        ex = picture.explanation
+        self.pooled = None if ex is None else ex.pooled
+
+    def state(self, i: int) -> FrameState:
+        f = self.frames
+        kappa = None if f.kappa is None else float(f.kappa[i])
+        if f.stage is None:
+            return FrameState(f.positions[i], float(f.progress[i]), kappa,
+                              toward=self.picture.fixed)  # fmt: skip
+        s = float(f.stage[i])
+        stage = 0 if s <= 0 else 1 if s <= 1 else 2
+        toward = self.picture.fixed if s > 1 or self.pooled is None else self.pooled
+        return FrameState(f.positions[i], float(f.progress[i]), kappa, stage=stage,
+                          layer=int(s >= 1), toward=toward)  # fmt: skip
+
+    def same(self, i: int, j: int) -> bool:
+        """Frames i and j look the same (a held frame)."""
+        f = self.frames
+        return (
+            f.progress[i] == f.progress[j]
+            and (f.kappa is None or np.array_equal(f.kappa[[i]], f.kappa[[j]], equal_nan=True))
+            and (f.stage is None or f.stage[i] == f.stage[j])
+            and np.array_equal(f.positions[i], f.positions[j])
+        )
+
+
+class Layout:
+    """One figure with every panel's static layer drawn; draws any frame by blitting.
+
+    ``to_pixel`` maps plane coordinates to image (column, row) coordinates, row 0 at
+    top. ``kappa_max``, ``tracks`` and ``straight_start`` describe the pooling path
+    (see plane.PlanePanel); ``story`` adds the stage line and the reveal layer.
+    """
+
+    def __init__(self, picture: Picture, settings: RenderSettings, *,
+                 kappa_max: float | None = None, tracks: np.ndarray | None = None,
+                 straight_start: bool = False, story: bool = False) -> None:  # fmt: skip
+        if settings.truth and picture.truth is None:
+            raise UsageError(
+                "--truth needs the true cluster effects, which only simulated "
+                "data have; drop --truth for data read from a file"
+            )
+        explain = getattr(settings, "layout", "single") == "explain"
+        if (explain or story) and picture.explanation is None:
+            raise ValueError("the explaining layout and the story need picture.explanation")
+        self.picture, self.settings, self.story = picture, settings, story
+        self.canvas = cv = Canvas(settings.width, settings.height)
+        self.fig = cv.fig
+        highlight = ()
+        if explain:
+            highlight = tuple(zip(picture.explanation.highlight, HIGHLIGHT, strict=False))
+        self.plane = PlanePanel(cv, picture, settings, kappa_max=kappa_max, tracks=tracks,
+                                straight_start=straight_start, highlight=highlight,
+                                story=story)  # fmt: skip
+        self.panels: list = [self.plane]
+        if explain:
+            from shrinkcli.render.data import DataPanel
+            from shrinkcli.render.shrinkage import ShrinkagePanel
+
+            self.data = DataPanel(cv, picture, highlight, story=story)
+            self.shrinkage = ShrinkagePanel(cv, picture, highlight, story=story)
+            self.panels += [self.data, self.shrinkage]
+        # what single-panel callers (tests, bench) know a scene by
+        self.ax, self.alpha, self.diameter = self.plane.ax, self.plane.alpha, self.plane.diameter
+        self.moving, self.density = self.plane.moving, self.plane.density
+        self._place()
+        for panel in self.panels:
+            panel.draw()
+        cv.save_layer()
+        if story:
+            cv.save_layer([a for panel in self.panels for a in panel.reveal])
+
+    def _place(self) -> None:
+        """Title, stage line and caption across the picture; the panels get the rest."""
+        cv, pic, s = self.canvas, self.picture, self.canvas.scale
+        w, h = cv.width, cv.height
+        pad = 8 * s
+        top = h - pad
+        if pic.title:
+            title = cv.one_line(pad, top, pic.title, 10.5, w - 2 * pad, ha="left", va="top",
+                                color=TITLE)  # fmt: skip
+            top = cv.box(title)[1] - 5 * s
+        self.stage_text = None
+        if self.story:
+            top = self._stage_line(pad, top, w - 2 * pad) - 6 * s
+        bottom = self._caption(pad) + 5 * s
+        if len(self.panels) == 1:
+            self.plane.place(pad, bottom, w - pad, top)
+            return
+        gap = 18 * s
+        room = w - 2 * pad - gap * (len(self.panels) - 1)
+        left = pad
+        for panel, share in zip(self.panels, EXPLAIN_SHARES, strict=True):
+            panel.place(left, bottom, left + share * room, top)
+            left += share * room + gap
+
+    def _stage_line(self, x: float, top: float, width: float) -> float:
+        """The story's stage, one line drawn per frame; returns its bottom."""
+        cv = self.canvas
+        text = cv.text(x, top, max(STAGES, key=len), 9.5, ha="left", va="top", color=TEXT,
+                       fontweight="bold", animated=True)  # fmt: skip
+        cv.fit_width(text, width)
+        self.stage_text = text
+        return cv.box(text)[1]
+
+    def _caption(self, pad: float) -> float:
+        """The caption lines at the bottom; returns the top of what it took (pad if dropped)."""
+        cv = self.canvas
+        lines = list(self.picture.caption)
+        for panel in self.panels:
+            lines += panel.caption_lines()
+        if not lines:
+            return pad
+        cap = cv.text(pad, pad, "\n".join(lines), 7.5, ha="left", va="bottom", color=TICK_TEXT,
+                      linespacing=1.35)  # fmt: skip
+        if not cv.fit_width(cap, cv.width - 2 * pad) or cv.box(cap)[3] > 0.3 * cv.height:
+            cap.remove()  # too small an image for the caption to be legible
+            return pad
+        return cv.box(cap)[3]
+
+    # -- frames
+
+    def to_pixel(self, xy: np.ndarray) -> np.ndarray:
+        """(N, 2) data (intercept, slope) -> (N, 2) float image (column, row)."""
+        disp = self.ax.transData.transform(np.asarray(xy, dtype=float).reshape(-1, 2))
+        return np.column_stack([disp[:, 0], self.canvas.height - disp[:, 1]])
+
+    def draw(self, state: FrameState) -> np.ndarray:
+        """The (H, W, 3) uint8 image of one frame."""
+        kappa = None if state.kappa is None or np.isnan(state.kappa) else state.kappa
+        artists = self.plane.update(state.positions, state.progress, kappa)
+        for panel in self.panels[1:]:
+            artists += panel.update(state)
+        if self.stage_text is not None and state.stage is not None:
+            self.stage_text.set_text(STAGES[state.stage])
+            artists.append(self.stage_text)
+        return self.canvas.blit(state.layer, artists)
+
+    def frame(self, positions: np.ndarray, progress: float, kappa: float | None = None):
+        """The image with the moving points at ``positions`` (G, 2) and colour ``progress``."""
+        state = FrameState(np.asarray(positions), float(progress), kappa, toward=self.picture.fixed)
+        return self.draw(state)
+
+    @property
+    def final_alpha(self) -> float:
+        return self.plane.final_alpha
+
+    def _static_layer(self) -> None:
+        """Draw the plane's static artists again (bench_render's redraw-everything renderer)."""
+        self.plane.static_layer()
