@@ -18,7 +18,7 @@ from typing import Any
 from shrinkcli.errors import ShrinkError, UsageError
 from shrinkcli.pipeline import SIM_KEYS
 
-FORMATS = ("gif", "mp4", "png")
+FORMATS = ("gif", "mp4", "png", "html")
 
 
 @dataclass(frozen=True)

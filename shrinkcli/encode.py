@@ -29,7 +29,7 @@ from shrinkcli.errors import ShrinkError, UsageError
 from shrinkcli.output import atomic_path
 
 Progress = Callable[[int], None] | None
-SUFFIXES = (".gif", ".mp4", ".png")
+SUFFIXES = (".gif", ".mp4", ".png", ".html")  # .html: the interactive page (page.py)
 TRANSPARENT = 255  # palette index kept free for "unchanged since the previous frame"
 _SPARE = (255, 0, 255)  # colour parked at the transparent index; never chosen (checked)
 
@@ -74,7 +74,8 @@ def check_target(path: Path, *, fps: float, size: tuple[int, int] | None = None)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise UsageError(
-            f"cannot write {path.name!r}: the output file (-o) must end in .gif, .mp4 or .png"
+            f"cannot write {path.name!r}: the output file (-o) must end in .gif, .mp4 or .png, "
+            "or .html for the interactive page"
         )
     if not 0 < fps <= 100:
         raise UsageError(f"--fps {fps} must be a number above 0 and at most 100")

@@ -41,6 +41,24 @@ class RunResult:
     seconds: float
     picture: dict | None = None
 
+    def figure(self, settings=None, *, title: str = ""):
+        """The interactive page's figure (a plotly Figure; needs shrinkcli[html]): the
+        pooling slider, play/pause and hover, in the window of this run's picture."""
+        from shrinkcli.page import figure
+        from shrinkcli.settings import RenderSettings
+
+        if settings is None and self.picture is not None:
+            settings = RenderSettings(zoom=self.picture["zoom"])
+        return figure(self.data, self.fits, settings=settings, title=title)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Jupyter shows a run as its interactive figure when plotly is installed."""
+        import importlib.util
+
+        if importlib.util.find_spec("plotly") is None:
+            return None
+        return self.figure()._repr_mimebundle_(include, exclude)
+
 
 def fit_data(data, *, reml: bool = True, engine: str = "shrink"):
     """Fit y ~ x + (x | cluster) with the chosen engine; returns Fits."""
@@ -84,7 +102,8 @@ def run(
         from shrinkcli.draw import describe_picture
 
         picture = make_picture(data, fits, scenario=scenario, title=title)
-        path = draw_to_file(picture, make_frames(data, fits, settings), settings, output, progress)
+        frames = make_frames(data, fits, page_settings(settings) if is_page(output) else settings)
+        path = draw_to_file(picture, frames, settings, output, progress, labels=data.labels)
         shown = describe_picture(picture, settings)
     seconds = time.perf_counter() - start
     return RunResult(data=data, fits=fits, output=path, seconds=seconds, picture=shown)
@@ -99,6 +118,23 @@ def check_output(output: str | Path | None, settings) -> None:
 
     check_target(Path(output), fps=settings.fps, size=(settings.width, settings.height))
     check_writable(output)
+    if is_page(output):
+        from shrinkcli.page import require_plotly
+
+        require_plotly()
+
+
+def is_page(output: str | Path | None) -> bool:
+    """An .html output: the interactive page (shrinkcli.page)."""
+    return output is not None and Path(output).suffix.lower() == ".html"
+
+
+def page_settings(settings):
+    """The page's slider runs along the exact pooling path: every step one of its
+    frames (a model), whatever --path and --ease say for the GIF."""
+    from dataclasses import replace
+
+    return replace(settings, path="pooling", ease="linear")
 
 
 def check_engine(engine: str) -> None:
@@ -222,8 +258,15 @@ def pooling_path_frames(data, fits, n: int):
     return np.concatenate([marks, kappas, [1.0]]), path
 
 
-def draw_to_file(picture, frames, settings, output: str | Path, progress=None) -> Path:
-    """Render and encode by the file's suffix; written atomically."""
+def draw_to_file(
+    picture, frames, settings, output: str | Path, progress=None, *, labels=None
+) -> Path:
+    """Render and encode by the file's suffix; written atomically. An .html page's
+    hover names the clusters by ``labels``."""
+    if is_page(output):
+        from shrinkcli.page import write_page
+
+        return write_page(picture, frames, settings, output, labels=labels)
     from shrinkcli.draw import render_frames, render_still
     from shrinkcli.encode import write_animation, write_still
 
