@@ -44,6 +44,12 @@ _FILE_FLAGS = [
     ("y", str, "Column of the response in --data (default y)."),
     ("x", str, "Column of the predictor in --data (default x)."),
     ("cluster", str, "Column of the cluster labels in --data (default cluster)."),
+    (
+        "formula",
+        str,
+        "lme4 formula naming the model and the columns instead of --y/--x/--cluster: "
+        "'y ~ x + (x | g)', 'y ~ x + (1 | g)' or 'y ~ 1 + (1 | g)'.",
+    ),
 ]
 _MODEL_FLAGS = [
     ("ml", bool, "Fit by maximum likelihood instead of REML."),
@@ -143,7 +149,7 @@ def _load(flags: dict[str, Any], outputs: list[tuple[str, str | None]]):
     from shrinkcli.output import check_distinct, check_writable
     from shrinkcli.pipeline import check_values, load_data
 
-    scenario, _ = check_values(flags)
+    scenario, _ = check_values(flags, drawing=False)
     check_distinct(outputs, [("--data", flags.get("data"))])
     for _, target in outputs:
         if target not in (None, "-"):
@@ -187,7 +193,7 @@ def fit(
         str | None, typer.Option(help="Write the per-cluster estimates to this CSV.")
     ] = None,
 ) -> None:
-    """Fit y ~ x + (x | cluster) and print lme4's summary (or JSON)."""
+    """Fit y ~ x + (x | cluster) (or --formula's model) and print lme4's summary (or JSON)."""
     import json
 
     from shrinkcli.output import csv_lines, stdout_guard, text_output
@@ -195,7 +201,9 @@ def fit(
     from shrinkcli.summary import estimates_columns, to_json, to_text
 
     data = _load(flags, [("--estimates", estimates), ("the summary", "-")])
-    fits = fit_data(data, reml=not flags["ml"], engine=flags["engine"] or "shrink")
+    fits = fit_data(
+        data, reml=not flags["ml"], engine=flags["engine"] or "shrink", formula=flags["formula"]
+    )
     for message in fits.warnings:
         print(f"shrink: warning: {message}", file=sys.stderr)
     if estimates is not None:

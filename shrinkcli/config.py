@@ -45,6 +45,7 @@ KEYS: dict[str, tuple[type, ...]] = {
     "y": TEXT,
     "x": TEXT,
     "cluster": TEXT,
+    "formula": TEXT,  # lme4's words for the model and the columns: y ~ x + (1 | g)
     # model
     "ml": FLAG,
     "engine": TEXT,

@@ -1,4 +1,9 @@
-"""No-pooling OLS and lme4's mixed model ``y ~ x + (x | cluster)`` from per-cluster sums.
+"""No-pooling OLS and lme4's mixed model ``y ~ x + (x | cluster)`` from per-cluster sums;
+the random-intercept models ``y ~ x + (1 | cluster)`` and ``y ~ 1 + (1 | cluster)`` at
+the end (fit_intercept).
+
+Called, this module is the notebook API: ``shrinkcli.fit(df, formula=...)`` is
+shrinkcli.api.fit (see _CallableModule at the end).
 
 One O(N) pass turns the data into per-cluster sums; everything after that costs
 O(clusters) per evaluation, every 2x2 block written out in closed form and
@@ -35,6 +40,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
+import types
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,6 +52,7 @@ from shrinkcli.errors import DataError, FitError, UsageError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from shrinkcli.formula import Formula
     from shrinkcli.simulate import ClusteredData
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular(): a bounded theta within this of 0
@@ -715,6 +723,7 @@ class Fits:
     n_obs: int
     n_clusters: int
     engine_check: EngineCheck | None = None
+    formula: Formula | None = None  # the formula asked for (None: y ~ x + (x | cluster))
 
     @property
     def fixed_se(self) -> np.ndarray:
@@ -1005,3 +1014,426 @@ def _rotate(core: _Core, rot: np.ndarray) -> _Core:
         z1=c * core.z1 + s * core.z2,
         z2=c * core.z2 - s * core.z1,
     )
+
+
+# --------------------------------------------------------------------------------------
+# Random intercepts: y ~ x + (1 | cluster) and y ~ 1 + (1 | cluster)
+#
+# One variance parameter t = θ² (the intercept variance relative to σ²). Cluster j
+# enters through a_j = n_j / (1 + t n_j) only: with u_j = (1, x̄_j),
+#     X'V⁻¹X = Σ a_j u_j u_j' + diag(0, Sxx),  X'V⁻¹y = Σ a_j u_j ȳ_j + (0, Sxy),
+#     r² = RSS_within(β1) + Σ a_j e_j²,  e_j = ȳ_j - u_j'β,
+# where Sxx, Sxy are the pooled within-cluster sums. The criterion, its first and
+# second derivatives in t are closed forms (da_j/dt = -a_j²); every local minimum is
+# bracketed by a sign change of the exact derivative on a grid of t and pinned down
+# by safeguarded Newton steps, and t = 0 (a singular fit) is a candidate whenever
+# the derivative there is not negative. So the optimum is found exactly.
+
+_RI_GRID = np.concatenate([[0.0], np.logspace(-12.0, 12.0, 97)])  # t = θ², θ in 1e-6..1e6
+
+
+@dataclass(frozen=True)
+class _InterceptCore:
+    """Clusters reduced to counts and standardised means, plus the pooled within-cluster
+    sums (standard coordinates as in _Core; p = 2 with a fixed slope, 1 without)."""
+
+    n: np.ndarray
+    xb: np.ndarray  # (x̄_j - shift) / scale; zeros when p = 1
+    yb: np.ndarray  # (ȳ_j - y_shift) / y_scale
+    sxx: float  # Σ_j Σ_i (x - x̄_j)², standardised (0 when p = 1)
+    sxy: float
+    rss_within: float  # Σ (y - ȳ_j - βw (x - x̄_j))² at the within slope βw (p = 2)
+    p: int
+    n_obs: int
+    shift: float
+    scale: float
+    y_shift: float
+    y_scale: float
+    x_exp: int
+    y_exp: int
+
+    @property
+    def beta_within(self) -> float:
+        """The no-pooling slope, lm(y ~ x + cluster): NaN when x never varies in a cluster."""
+        return self.sxy / self.sxx if self.sxx > 0 else math.nan
+
+    def offset(self, reml: bool) -> float:
+        """As _Core.offset, with p fixed effects."""
+        dof = self.n_obs - self.p if reml else self.n_obs
+        out = 2.0 * dof * (self.y_exp * _LN2 + math.log(self.y_scale))
+        if reml and self.p == 2:
+            out += 2.0 * (self.x_exp * _LN2 + math.log(self.scale))
+        return out
+
+
+def _intercept_core(stats: SufficientStats, slope: bool) -> _InterceptCore:
+    n = stats.n.astype(float)
+    n_obs = int(stats.n.sum())
+    p = 2 if slope else 1
+    if stats.n_clusters < 2:
+        raise DataError(f"the data have {stats.n_clusters} cluster; at least two are needed")
+    if n_obs <= p:
+        raise DataError(f"the data have {n_obs} observations; at least {p + 1} are needed")
+    y_shift = float((n * stats.y_mean).sum() / n_obs)
+    y_total = float(stats.cyy.sum() + (n * (stats.y_mean - y_shift) ** 2).sum())
+    if not y_total > n_obs * (1e-13 * max(abs(y_shift), 2.0**-500)) ** 2:
+        raise DataError("y is constant in every row, so there is nothing to model")
+    y_scale = math.sqrt(y_total / n_obs)
+    yb = (stats.y_mean - y_shift) / y_scale
+    syy = float(stats.cyy.sum()) / y_scale**2
+    if not slope:
+        return _InterceptCore(
+            n, np.zeros_like(n), yb, 0.0, 0.0, syy, 1, n_obs, 0.0, 1.0, y_shift, y_scale,
+            stats.x_exp, stats.y_exp,
+        )  # fmt: skip
+    shift = float((n * stats.x_mean).sum() / n_obs)
+    total = float(stats.cxx.sum() + (n * (stats.x_mean - shift) ** 2).sum())
+    if not total > n_obs * (1e-13 * max(abs(shift), 2.0**-500)) ** 2:
+        raise DataError("x is constant in every row, so no slope can be estimated")
+    scale = math.sqrt(total / n_obs)
+    varies = stats.x_varies
+    sxx = float(np.where(varies, stats.cxx, 0.0).sum()) / scale**2
+    sxy = float(np.where(varies, stats.cxy, 0.0).sum()) / (scale * y_scale)
+    rss = max(syy - sxy * sxy / sxx, 0.0) if sxx > 0 else syy
+    return _InterceptCore(
+        n, (stats.x_mean - shift) / scale, yb, sxx, sxy, rss, 2, n_obs, shift, scale, y_shift,
+        y_scale, stats.x_exp, stats.y_exp,
+    )  # fmt: skip
+
+
+@dataclass
+class _InterceptSolved:
+    value: np.ndarray  # criterion (standard coordinates), (B,)
+    d1: np.ndarray  # its derivative in t
+    d2: np.ndarray  # its second derivative in t
+    beta: np.ndarray  # (B, p), standard coordinates
+    c: np.ndarray  # (B, p): X'V⁻¹X in the weighted-centred basis is diag(c)
+    mean: np.ndarray  # (B,): Σ a x̄ / Σ a, the centring of that basis
+    r2: np.ndarray
+    e: np.ndarray  # (B, G): ȳ_j - u_j'β
+    a: np.ndarray  # (B, G)
+
+
+def _intercept_solve(core: _InterceptCore, t: np.ndarray, reml: bool) -> _InterceptSolved:
+    """Criterion, first and second derivatives in t, β and r² for many t at once.
+
+    The fixed effects are solved in the basis (1, x̄_j - m) with m the a-weighted mean
+    of x̄_j, where X'V⁻¹X is diagonal, so no 2x2 determinant cancels.
+    """
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        t = np.asarray(t, dtype=float).reshape(-1, 1)
+        n, xb, yb = core.n, core.xb, core.yb
+        a = n / (1.0 + t * n)
+        a2, a3 = a * a, a * a * a
+        s0 = a.sum(-1)
+        y0 = (a * yb).sum(-1) / s0
+        if core.p == 2:
+            m = (a * xb).sum(-1) / s0
+            dev = xb - m[:, None]
+            c1 = (a * dev * dev).sum(-1) + core.sxx
+            b1 = ((a * dev * yb).sum(-1) + core.sxy) / c1
+            b0 = y0 - m * b1
+            e = yb - b0[:, None] - b1[:, None] * xb
+            bw = core.beta_within if core.sxx > 0 else 0.0
+            r2 = core.rss_within + core.sxx * (b1 - bw) ** 2 + (a * e * e).sum(-1)
+            h = 1.0 / s0[:, None] + dev * dev / c1[:, None]
+            logdet = np.log(s0) + np.log(c1)
+            d00, d01, d11 = a2.sum(-1), (a2 * dev).sum(-1), (a2 * dev * dev).sum(-1)
+            trdd = (d00 / s0) ** 2 + 2 * d01 * d01 / (s0 * c1) + (d11 / c1) ** 2
+            q0, q1 = (a2 * e).sum(-1), (a2 * dev * e).sum(-1)
+            qcq = q0 * q0 / s0 + q1 * q1 / c1
+            beta = np.stack((b0, b1), -1)
+            c = np.stack((s0, c1), -1)
+        else:
+            m = np.zeros_like(s0)
+            e = yb - y0[:, None]
+            r2 = core.rss_within + (a * e * e).sum(-1)
+            h = 1.0 / s0[:, None]
+            logdet = np.log(s0)
+            trdd = (a2.sum(-1) / s0) ** 2
+            q0 = (a2 * e).sum(-1)
+            qcq = q0 * q0 / s0
+            beta = y0[:, None]
+            c = s0[:, None]
+        k = core.n_obs - core.p if reml else core.n_obs
+        r1 = -(a2 * e * e).sum(-1)
+        r2nd = 2.0 * (a3 * e * e).sum(-1) - 2.0 * qcq
+        value = np.log1p(t * n).sum(-1) + k * (1.0 + math.log(2 * math.pi) + np.log(r2 / k))
+        d1 = s0 + k * r1 / r2
+        d2 = -a2.sum(-1) + k * (r2nd / r2 - (r1 / r2) ** 2)
+        if reml:
+            value = value + logdet
+            d1 = d1 - (a2 * h).sum(-1)
+            d2 = d2 + 2.0 * (a3 * h).sum(-1) - trdd
+    return _InterceptSolved(value, d1, d2, beta, c, m, r2, e, a)
+
+
+def _intercept_values(core: _InterceptCore, t: np.ndarray, reml: bool):
+    """(value, d1) at many t, in blocks that bound memory."""
+    step = max(1, _CHUNK // len(core.n))
+    parts = [_intercept_solve(core, t[i : i + step], reml) for i in range(0, len(t), step)]
+    return np.concatenate([s.value for s in parts]), np.concatenate([s.d1 for s in parts])
+
+
+def _root(core: _InterceptCore, reml: bool, lo: float, hi: float) -> tuple[float, int]:
+    """The zero of the criterion's derivative in [lo, hi] (negative at lo, positive at
+    hi): Newton steps with the exact second derivative, bisection where Newton would
+    leave the bracket, until the bracket or the step is at rounding level."""
+    t = math.sqrt(lo * hi) if lo > 0 else hi / 2
+    count = 0
+    for _ in range(200):
+        s = _intercept_solve(core, np.array([t]), reml)
+        count += 1
+        g, h = float(s.d1[0]), float(s.d2[0])
+        if g == 0.0 or not math.isfinite(g):
+            break
+        if g < 0:
+            lo = t
+        else:
+            hi = t
+        step = g / h if h > 0 else math.nan
+        new = t - step
+        if not lo < new < hi:
+            new = math.sqrt(lo * hi) if lo > 0 and hi / lo > 4 else (lo + hi) / 2
+        if abs(new - t) <= 4 * np.finfo(float).eps * t or hi - lo <= 4 * np.finfo(float).eps * hi:
+            t = new
+            break
+        t = new
+    return t, count
+
+
+def _intercept_optimum(core: _InterceptCore, reml: bool) -> tuple[float, bool, str]:
+    """The t = θ² of the lowest criterion: (t, at infinity, description)."""
+    values, d1 = _intercept_values(core, _RI_GRID, reml)
+    candidates: list[tuple[float, float, str]] = []
+    if not d1[0] < 0:  # no descent from t = 0: a boundary minimum
+        candidates.append((float(values[0]), 0.0, "boundary t = 0"))
+    count = len(_RI_GRID)
+    down = np.flatnonzero((d1[:-1] < 0) & (d1[1:] >= 0))
+    for i in down:
+        t, used = _root(core, reml, float(_RI_GRID[i]), float(_RI_GRID[i + 1]))
+        count += used
+        v = float(_intercept_solve(core, np.array([t]), reml).value[0])
+        candidates.append((v, t, "interior"))
+    runaway = bool(d1[-1] < 0)
+    if runaway or not candidates:
+        candidates.append((float(values[-1]), float(_RI_GRID[-1]), "end of the grid"))
+    finite = [c for c in candidates if math.isfinite(c[0])] or candidates
+    best = min(finite, key=lambda c: c[0])
+    zero = [c for c in finite if c[1] == 0.0 and c[0] <= best[0] + 1e-10]
+    if zero:  # an exact boundary optimum is preferred to an interior point next to it
+        best = zero[0]
+    note = (
+        f"exact 1-D search: derivative on a {len(_RI_GRID)}-point grid of theta^2, "
+        f"{len(down)} bracketed minimum(s) solved by safeguarded Newton, t = 0 checked; "
+        f"{count} evaluations; best: {best[2]}"
+    )
+    return best[1], runaway and best[1] == _RI_GRID[-1], note
+
+
+@dataclass(frozen=True)
+class InterceptFits:
+    """A fitted random-intercept model, y ~ x + (1 | cluster) or y ~ 1 + (1 | cluster).
+
+    Arrays have p = 2 columns (intercept, slope) with a fixed slope and 1 without;
+    cluster rows follow ``ClusteredData.labels``. ``theta`` is lme4's θ (one number:
+    the intercept sd relative to σ), ``re_var`` = σ² θ². ``mixed`` is coef() of lmer
+    (intercept β0 + b_j; the slope is the common fixed slope). ``ols`` is no pooling:
+    lm(y ~ x + cluster) (each cluster's intercept at the common within-cluster slope),
+    or each cluster's mean for y ~ 1 + (1 | cluster); NaN where x never varies within a
+    cluster (no within slope). ``shrinkage`` is σ²/n_j / (τ² + σ²/n_j) per cluster.
+    """
+
+    formula: Formula
+    method: str
+    engine: str
+    fixed: np.ndarray
+    fixed_cov: np.ndarray
+    theta: np.ndarray
+    re_var: float
+    sigma2: float
+    criterion: float
+    singular: bool
+    converged: bool
+    optimizer: str
+    mixed: np.ndarray
+    ols: np.ndarray
+    sizes: np.ndarray
+    resid_quantiles: np.ndarray
+    warnings: tuple[str, ...]
+    n_obs: int
+    n_clusters: int
+    engine_check: EngineCheck | None = None
+
+    @property
+    def slope(self) -> bool:
+        """True for y ~ x + (1 | cluster) (a fixed slope), False for y ~ 1 + (1 | cluster)."""
+        return len(self.fixed) == 2
+
+    @property
+    def fixed_se(self) -> np.ndarray:
+        return np.sqrt(np.diag(self.fixed_cov))
+
+    @property
+    def re_sd(self) -> float:
+        return math.sqrt(max(self.re_var, 0.0))
+
+    @property
+    def re_cov(self) -> np.ndarray:
+        """The 1x1 random-effect covariance, [[τ²]]."""
+        return np.array([[self.re_var]])
+
+    @property
+    def shrinkage(self) -> np.ndarray:
+        """σ²/n_j / (τ² + σ²/n_j): the share of the way from a cluster's own estimate to
+        the population value that its mixed estimate goes (1 for a singular fit)."""
+        t = float(self.theta[0]) ** 2
+        return 1.0 / (1.0 + t * self.sizes.astype(float))
+
+
+def fit_intercept(
+    data: ClusteredData, *, reml: bool = True, slope: bool = True, formula: Formula | None = None
+) -> InterceptFits:
+    """Fit y ~ x + (1 | cluster) (``slope``) or y ~ 1 + (1 | cluster) by REML or ML.
+
+    ``formula`` (a random-intercept shrinkcli.formula.Formula) decides ``slope`` and
+    names the columns in the summary; without it the data's column names are used.
+    """
+    from shrinkcli.formula import Formula
+
+    if formula is not None:
+        if formula.random_slope:
+            raise UsageError(f"{formula} has a random slope: fit it with fit_mixed")
+        slope = formula.x is not None
+    else:
+        y, x, g = data.names
+        formula = Formula(y, x if slope else None, g, False)
+    stats = sufficient_stats(data)
+    core = _intercept_core(stats, slope)
+    t, runaway, note = _intercept_optimum(core, reml)
+    s = _intercept_solve(core, np.array([t]), reml)
+    if not np.isfinite(s.value[0]):
+        raise FitError("the mixed model could not be evaluated at its optimum")
+    dof = core.n_obs - core.p if reml else core.n_obs
+    sigma2_std = float(s.r2[0]) / dof
+    theta = np.array([math.sqrt(t)])
+    beta = s.beta[0]
+    e = s.e[0]
+    blup = t * s.a[0] * e  # b_j = θ² n_j / (1 + θ² n_j) e_j
+    # fixed-effect covariance: diag(c) in the basis (1, x̄ - m), taken back to (1, x̄)
+    if core.p == 2:
+        m = float(s.mean[0])
+        c0, c1 = (float(v) for v in s.c[0])
+        vinv = np.array([[1 / c0 + m * m / c1, -m / c1], [-m / c1, 1 / c1]])
+    else:
+        vinv = np.array([[1 / float(s.c[0, 0])]])
+    p = core.p
+    exp = np.array([core.y_exp, core.y_exp - core.x_exp])[:p]
+    a_inv = np.array([[1.0, -core.shift / core.scale], [0.0, 1.0 / core.scale]])[:p, :p]
+    y_scale = core.y_scale
+
+    def coef(c: np.ndarray) -> np.ndarray:  # standard coordinates (..., p) to the stats' units
+        out = np.array(c, dtype=float) * y_scale
+        if p == 2:
+            out[..., 1] = c[..., 1] * (y_scale / core.scale)
+            out[..., 0] = out[..., 0] - core.shift * out[..., 1]
+        out[..., 0] = out[..., 0] + core.y_shift
+        return out
+
+    fixed = _to_user("fixed effects", coef(beta), exp)
+    fixed_cov = _to_user(
+        "variance of the fixed effects",
+        (sigma2_std * y_scale**2) * (a_inv @ vinv @ a_inv.T),
+        exp[:, None] + exp[None, :],
+    )
+    sigma2 = float(_to_user("residual variance", sigma2_std * y_scale**2, 2 * core.y_exp))
+    re_var = float(_to_user("random-intercept variance", t * sigma2_std * y_scale**2,
+                            2 * core.y_exp))  # fmt: skip
+    cl = np.tile(beta, (len(core.n), 1))
+    cl[:, 0] += blup
+    mixed = _to_user("cluster estimates", coef(cl), exp)
+    bw = core.beta_within
+    if p == 2:
+        nopool = np.column_stack((core.yb - bw * core.xb, np.full(len(core.n), bw)))
+    else:
+        nopool = core.yb[:, None]
+    ols = _to_user("no-pooling estimates", coef(nopool), exp)
+    warns = []
+    if core.n_obs <= len(core.n):
+        warns.append(
+            f"the data have {core.n_obs} observations for {len(core.n)} random effects, so the "
+            "random-intercept variance is barely identified; estimates are fragile"
+        )
+    singular = bool(theta[0] < SINGULAR_TOL)
+    if singular:
+        warns.append(
+            "boundary (singular) fit: the random-intercept variance is estimated as zero; the "
+            "clusters differ no more than the residual noise explains"
+        )
+    converged = True
+    if stats.n.max() == 1:
+        converged = False
+        warns.append(
+            "every cluster has a single observation, so the random effects cannot be told "
+            "apart from the residual: the criterion has no proper optimum and the estimates "
+            "are arbitrary"
+        )
+    elif runaway:
+        converged = False
+        warns.append(
+            "the residual variance is estimated at almost zero because the random intercepts "
+            "absorb the data: the criterion has no proper optimum here and the estimates are "
+            "not meaningful"
+        )
+    coef2 = mixed if p == 2 else np.column_stack((mixed[:, 0], np.zeros(len(mixed))))
+    return InterceptFits(
+        formula=formula,
+        method="REML" if reml else "ML",
+        engine="shrink",
+        fixed=fixed,
+        fixed_cov=fixed_cov,
+        theta=theta,
+        re_var=re_var,
+        sigma2=sigma2,
+        criterion=float(s.value[0]) + core.offset(reml),
+        singular=singular,
+        converged=converged,
+        optimizer=note,
+        mixed=mixed,
+        ols=ols,
+        sizes=stats.n.copy(),
+        resid_quantiles=scaled_resid_quantiles(data, stats, coef2, sigma2),
+        warnings=tuple(warns),
+        n_obs=stats.n_obs,
+        n_clusters=stats.n_clusters,
+    )
+
+
+def intercept_criterion(
+    stats: SufficientStats, theta, *, reml: bool = True, slope: bool = True
+) -> float | np.ndarray:
+    """lme4's REML criterion (or ML deviance) of a random-intercept model at θ (one
+    number or an array of them; only θ² matters), on lme4's scale."""
+    core = _intercept_core(stats, slope)
+    th = np.asarray(theta, dtype=float)
+    values, _ = _intercept_values(core, th.reshape(-1) ** 2, reml)
+    out = values + core.offset(reml)
+    return float(out[0]) if th.ndim == 0 else out.reshape(th.shape)
+
+
+# --------------------------------------------------------------------------------------
+# shrinkcli.fit(df, formula=...): this module, called, is the notebook API
+
+
+class _CallableModule(types.ModuleType):
+    """``shrinkcli.fit`` names this module as soon as it is imported (Python sets the
+    package attribute to the submodule), so a function of that name would be replaced;
+    instead the module itself, called, is shrinkcli.api.fit."""
+
+    def __call__(self, data, formula=None, **kwargs):
+        from shrinkcli.api import fit
+
+        return fit(data, formula, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -60,16 +60,30 @@ class RunResult:
         return self.figure()._repr_mimebundle_(include, exclude)
 
 
-def fit_data(data, *, reml: bool = True, engine: str = "shrink"):
-    """Fit y ~ x + (x | cluster) with the chosen engine; returns Fits."""
+def fit_data(data, *, reml: bool = True, engine: str = "shrink", formula=None):
+    """Fit the model of ``formula`` (a formula.Formula or its text; default y ~ x +
+    (x | cluster)) with the chosen engine; returns Fits, or fit.InterceptFits for the
+    random-intercept models. A formula given is kept in the fit (``fits.formula``)."""
+    import dataclasses
+
+    from shrinkcli.formula import as_formula, check_formula_engine
+
     check_engine(engine)
+    model = as_formula(formula)
+    check_formula_engine(model, engine)
+    if model is not None and not model.random_slope:
+        from shrinkcli.fit import fit_intercept
+
+        return fit_intercept(data, reml=reml, formula=model)
     if engine == "shrink":
         from shrinkcli.fit import fit_mixed
 
-        return fit_mixed(data, reml=reml)
-    from shrinkcli.fit_statsmodels import fit_statsmodels
+        fits = fit_mixed(data, reml=reml)
+    else:
+        from shrinkcli.fit_statsmodels import fit_statsmodels
 
-    return fit_statsmodels(data, reml=reml)
+        fits = fit_statsmodels(data, reml=reml)
+    return fits if model is None else dataclasses.replace(fits, formula=model)
 
 
 def run(
@@ -82,21 +96,28 @@ def run(
     engine: str = "shrink",
     title: str = "",
     progress=None,
+    formula=None,
 ) -> RunResult:
     """Simulate (or take ``data``), fit, animate and write ``output`` (.gif, .mp4, .png).
 
     With ``output=None`` nothing is drawn: the result carries the data and fits only.
+    ``formula`` (formula.Formula or its text) picks the model; random-intercept models
+    are fitted but not drawn yet.
     """
+    from shrinkcli.formula import as_formula, refuse_picture
     from shrinkcli.settings import RenderSettings
     from shrinkcli.simulate import simulate
 
     start = time.perf_counter()
+    formula = as_formula(formula)
+    if output is not None:
+        refuse_picture(formula)
     settings = settings or RenderSettings()
     check_output(output, settings)
     if data is None:
         scenario = scenario or Scenario()
         data = simulate(scenario)
-    fits = fit_data(data, reml=reml, engine=engine)
+    fits = fit_data(data, reml=reml, engine=engine, formula=formula)
     path = shown = None
     if output is not None:
         from shrinkcli.draw import describe_picture
@@ -142,18 +163,21 @@ def check_engine(engine: str) -> None:
         raise UsageError(f"--engine {engine!r} is not known: use one of {', '.join(ENGINES)}")
 
 
-def check_values(values: dict[str, Any]):
+def check_values(values: dict[str, Any], *, drawing: bool = True):
     """Everything about a run's values that can be wrong, checked before any work.
 
     Returns the Scenario (None for --data) and the RenderSettings; run() checks
-    the output file itself.
+    the output file itself. ``drawing`` False (shrink fit): no picture will be drawn,
+    so a random-intercept formula is fine.
     """
+    from shrinkcli.formula import check_model
     from shrinkcli.scenario import flag
     from shrinkcli.settings import RenderSettings
 
     sim = {k: values.get(k) for k in SIM_KEYS}
     settings = RenderSettings(**{k: values[k] for k in PICTURE_KEYS if values.get(k) is not None})
     check_engine(values.get("engine") or "shrink")
+    check_model(values, drawing=drawing)
     path = values.get("data")
     if path is None:
         named = [flag(k) for k in COLUMN_KEYS if values.get(k) is not None]
@@ -176,8 +200,12 @@ def load_data(values: dict[str, Any], scenario=None):
 
         return simulate(scenario)
     from shrinkcli.data import read_csv
+    from shrinkcli.formula import FORMULA_OPTIONS, as_formula
 
     cols = {k: values[k] for k in COLUMN_KEYS if values.get(k) is not None}
+    formula = as_formula(values.get("formula"))
+    if formula is not None:  # the formula names the columns (x None: y ~ 1 + (1 | g))
+        cols = {**formula.columns(), "options": FORMULA_OPTIONS}
     return read_csv(values["data"], **cols)
 
 
@@ -194,6 +222,7 @@ def run_values(values: dict[str, Any], output: str | Path | None, progress=None)
         engine=values.get("engine") or "shrink",
         title=values.get("title") or "",
         progress=progress,
+        formula=values.get("formula"),
     )
 
 
