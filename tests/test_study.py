@@ -283,6 +283,7 @@ def test_failed_replications_are_recorded_with_their_reason(tmp_path, cli):
     failed = reps[reps["obs_per_cluster"] == 1]
     assert list(failed["status"]) == ["failed"] * 4
     assert all("at least three are needed" in n for n in failed["note"])
+    assert list(failed["n_obs"]) == [2] * 4 and list(failed["n_clusters"]) == [2] * 4
     assert list(reps[reps["obs_per_cluster"] == 5]["status"]) == ["ok"] * 4
     summary = pd.read_csv(tmp_path / "o" / "summary.csv")
     assert list(summary["failed"]) == [4, 0] and list(summary["ok"]) == [0, 4]

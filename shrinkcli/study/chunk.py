@@ -170,6 +170,7 @@ def _one(scenario, seed: int, reml: bool) -> dict[str, Any]:
     from shrinkcli.simulate import simulate
 
     row: dict[str, Any] = {name: col[0] for name, col in _empty(1).items()}
+    data = None
     try:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
@@ -178,6 +179,8 @@ def _one(scenario, seed: int, reml: bool) -> dict[str, Any]:
     except Exception as exc:  # recorded, never dropped: a failure is a row with its reason
         text = str(exc) if isinstance(exc, ShrinkError) else f"{type(exc).__name__}: {exc}"
         row.update(status="failed", note=" ".join(text.split()))
+        if data is not None:
+            row.update(n_obs=data.n_obs, n_clusters=len(data.labels))
         return row
     g = len(data.labels)
     cols = _score(

@@ -206,12 +206,14 @@ def _on_processes(
     pool = ProcessPoolExecutor(
         max_workers=n, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
     )
-    pending = {pool.submit(chunk_module.run_chunk, t) for t in tasks}
+    every = [pool.submit(chunk_module.run_chunk, t) for t in tasks]
+    pending, handled = set(every), set()
     try:
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
                 on_result(_result(fut))
+                handled.add(fut)
     except BaseException:
         # Ctrl-C or an error: queued chunks are dropped; those running finish and are
         # kept (a chunk takes a fraction of a second), with further Ctrl-Cs ignored
@@ -219,8 +221,10 @@ def _on_processes(
             fut.cancel()
         with _sigint_ignored():
             pool.shutdown(wait=True, cancel_futures=True)
-            for fut in pending:
-                if fut.done() and not fut.cancelled() and fut.exception() is None:
+            for fut in every:
+                if fut in handled or not fut.done() or fut.cancelled():
+                    continue
+                if fut.exception() is None:
                     on_result(fut.result())
         raise
     pool.shutdown(wait=True)
