@@ -324,7 +324,7 @@ def batch(
 def study_command(
     file: Annotated[
         str,
-        typer.Argument(help="Study TOML file: [grid], [fixed], reps, seed.", show_default=False),
+        typer.Argument(help="Study TOML file: a grid of designs, reps, seed.", show_default=False),
     ],
     out_dir: Annotated[
         str,
@@ -334,10 +334,10 @@ def study_command(
     ] = "shrink-study",
     scheduler: Annotated[
         str | None,
-        typer.Option(help="A running Dask scheduler, tcp://HOST:PORT [this machine's cores]."),
+        typer.Option(help="A running Dask scheduler, tcp://HOST:PORT (default: local cores)."),
     ] = None,
     jobs: Annotated[
-        int | None, typer.Option("--jobs", "-j", help="Processes on this machine [cores].")
+        int | None, typer.Option("--jobs", "-j", help="Local processes (default: one a core).")
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print summary.json on stdout instead of a table.")
@@ -346,8 +346,9 @@ def study_command(
 ) -> None:
     """When does shrinkage help? Simulate and fit every cell of a grid many times.
 
-    Writes DIR/replications.csv, summary.csv, summary.json, timing.csv and study.png;
-    finished chunks are kept in DIR/chunks, so the same command resumes after Ctrl-C.
+    Writes replications.csv, summary.csv, summary.json, timing.csv and study.png.
+
+    Finished chunks are kept in DIR/chunks: the same command resumes after Ctrl-C.
     """
     from shrinkcli.study.cli_view import run_from_cli
 
