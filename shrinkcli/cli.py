@@ -60,7 +60,7 @@ _PICTURE_FLAGS = [
     ("frames", int, "Frames of movement [60]."),
     ("hold", int, "Frames holding the final state [60]."),
     ("fps", float, "Frames per second [10]."),
-    ("width", int, "Width in pixels [600]."),
+    ("width", int, "Width in pixels [600; 1200 with --layout explain]."),
     ("height", int, "Height in pixels [450]."),
     ("ease", str, "Easing: linear (default), quad-in-out, cubic-in-out, sine-in-out, ..."),
     ("ellipses", bool, "Draw contours of the fitted random-effect distribution."),
@@ -72,6 +72,19 @@ _PICTURE_FLAGS = [
         "window; alias baseline) or data (every point).",
     ),
     ("path", str, "straight (the article's, default) or pooling (every frame a real model)."),
+    (
+        "layout",
+        str,
+        "single (the plane, default) or explain (beside it the highlighted clusters' data "
+        "and how far each cluster was pulled; 1200 wide unless --width).",
+    ),
+    ("story", bool, "Tell complete -> no -> partial pooling as one animation."),
+    (
+        "highlight",
+        str,
+        "Clusters to follow in --layout explain, by label: A,B,C (default: the one that "
+        "moves most, the smallest, the largest).",
+    ),
 ]
 
 

@@ -60,6 +60,9 @@ KEYS: dict[str, tuple[type, ...]] = {
     "truth": FLAG,
     "zoom": TEXT,
     "path": TEXT,
+    "layout": TEXT,
+    "story": FLAG,
+    "highlight": TEXT,
 }
 
 

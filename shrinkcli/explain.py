@@ -86,14 +86,22 @@ def shrinkage(stats, fits) -> Shrinkage:
     )
 
 
-def typical_curve(stats, fits, sizes: np.ndarray) -> np.ndarray:
-    """(K, 2) diag(I - R) for a cluster of each size with the average x and spread."""
+def typical_curve(stats, fits, sizes: np.ndarray, spreads: np.ndarray | None = None) -> np.ndarray:
+    """(K, 2) diag(I - R) for a cluster of each size with the average x.
+
+    Its x varies as much as the data's do on average (the pooled within-cluster
+    variance), or, given ``spreads`` (K,), with each its own variance of x (in x's
+    units squared): a cluster of information ``sizes * spreads``.
+    """
     n = stats.n.astype(float)
     _, s = _scaled_blocks(stats)
-    mean = float((n * stats.x_mean).sum() / n.sum()) / s
-    var = float(stats.cxx.sum() / n.sum()) / s / s
+    mean = float((n * stats.x_mean).sum() / n.sum())  # in the scaled units of the sums
     k = np.asarray(sizes, dtype=float)
-    mean, var = mean * s, var * s * s  # _scaled_blocks' s: the sums are already scaled
+    if spreads is None:
+        var = np.full(k.shape, float(stats.cxx.sum() / n.sum()))
+    else:
+        var = np.asarray(spreads, dtype=float) / (s * s)
+    k, var = np.broadcast_arrays(k, var)
     typical = np.empty((len(k), 2, 2))
     typical[:, 0, 0] = k
     typical[:, 0, 1] = typical[:, 1, 0] = k * mean
@@ -122,9 +130,17 @@ def pooled_ols(stats) -> np.ndarray:
     )
 
 
-def choose_highlights(fits, labels: np.ndarray, chosen: str | None = None, k: int = 3) -> list[int]:
+def choose_highlights(
+    fits, labels: np.ndarray, chosen: str | None = None, k: int = 3, *,
+    information: np.ndarray | None = None, inside: np.ndarray | None = None,
+) -> list[int]:  # fmt: skip
     """Clusters to follow: the given labels, or the one that moves most, the smallest
-    and the largest (distinct; the next in line where they coincide)."""
+    and the largest (distinct; the next in line where they coincide).
+
+    Where every cluster has the same size, smallest and largest go by ``information``
+    (n_j var(x_j)) when given. With ``inside`` (G,) only clusters whose OLS estimate
+    is in view are chosen, if there are any.
+    """
     text = [str(v) for v in np.asarray(labels).tolist()]
     if chosen:
         index = {t: i for i, t in enumerate(text)}
@@ -145,10 +161,15 @@ def choose_highlights(fits, labels: np.ndarray, chosen: str | None = None, k: in
     spread = np.nanstd(fits.ols[has], axis=0)
     sd = np.where(sd > 0, sd, np.where(spread > 0, spread, 1.0))
     move = np.where(has, np.hypot(*((fits.ols - fits.mixed) / sd).T), -np.inf)
+    if inside is not None and (has & inside).any():
+        has = has & inside
+        move = np.where(has, move, -np.inf)
     order_move = np.argsort(-move, kind="stable")
-    sizes = np.where(has, fits.sizes, 0)
-    order_small = np.lexsort((-move, np.where(has, fits.sizes, np.inf)))
-    order_large = np.lexsort((-move, -sizes))
+    size = np.asarray(fits.sizes, dtype=float)
+    if information is not None and np.all(size[has] == size[has][0]):
+        size = np.asarray(information, dtype=float)
+    order_small = np.lexsort((-move, np.where(has, size, np.inf)))
+    order_large = np.lexsort((-move, np.where(has, -size, np.inf)))
     out: list[int] = []
     for order in (order_move, order_small, order_large):
         for j in order:
@@ -156,3 +177,75 @@ def choose_highlights(fits, labels: np.ndarray, chosen: str | None = None, k: in
                 out.append(int(j))
                 break
     return out[:k]
+
+
+@dataclass(frozen=True, eq=False)
+class Explanation:
+    """What the explaining layout and the story draw, as plain arrays.
+
+    highlight: cluster indices to follow (at most 6), with their ``labels`` and their
+    raw ``points`` ((n_j, 2) x, y each). pooled: (2,) the complete-pooling line.
+    shrinkage: every cluster's numbers (see Shrinkage). axis: what the shrinkage
+    panel's x is: "size" (n_j, when sizes vary) or "information" (n_j var(x_j)); ``x``
+    (G,) its values. curve_x (K,) and curve (K, 2): the typical cluster's diag(I - R)
+    along that axis. names: the columns y and x came from.
+    """
+
+    highlight: tuple[int, ...]
+    labels: tuple[str, ...]
+    points: tuple[np.ndarray, ...]
+    pooled: np.ndarray
+    shrinkage: Shrinkage
+    axis: str
+    x: np.ndarray
+    curve_x: np.ndarray
+    curve: np.ndarray
+    names: tuple[str, str] = ("y", "x")
+
+
+CURVE_POINTS = 121
+
+
+def explanation(
+    data, fits, highlight: str | None = None, inside: np.ndarray | None = None
+) -> Explanation:
+    """The numbers behind ``--layout explain`` and ``--story`` for one fit; ``inside``
+    (G,) marks the OLS estimates in view, from which highlights are chosen."""
+    from shrinkcli.fit import sufficient_stats
+
+    stats = sufficient_stats(data)
+    numbers = shrinkage(stats, fits)
+    chosen = choose_highlights(
+        fits, data.labels, highlight, information=numbers.information, inside=inside
+    )
+    x, y = np.asarray(data.x, dtype=float), np.asarray(data.y, dtype=float)
+    codes = np.asarray(data.codes)
+    points = tuple(np.column_stack([x[codes == j], y[codes == j]]) for j in chosen)
+    has = np.isfinite(fits.ols).all(axis=1)
+    sizes = numbers.sizes.astype(float)
+    shown = sizes[has] if has.any() else sizes
+    if shown.min() < shown.max():
+        axis, values = "size", sizes
+        grid = np.linspace(shown.min(), shown.max(), CURVE_POINTS)
+        curve = typical_curve(stats, fits, grid)
+    else:
+        axis, values = "information", numbers.information
+        info = values[has] if has.any() else values
+        lo, hi = float(info.min()), float(info.max())
+        if not hi > lo:
+            lo, hi = 0.5 * lo, 1.5 * hi if hi > 0 else 1.0
+        grid = np.linspace(lo, hi, CURVE_POINTS)
+        n = float(shown[0])
+        curve = typical_curve(stats, fits, np.full(len(grid), n), grid / n)
+    return Explanation(
+        highlight=tuple(chosen),
+        labels=tuple(str(v) for v in np.asarray(data.labels)[chosen].tolist()) if chosen else (),
+        points=points,
+        pooled=pooled_ols(stats),
+        shrinkage=numbers,
+        axis=axis,
+        x=np.asarray(values, dtype=float),
+        curve_x=grid,
+        curve=curve,
+        names=(data.names[0], data.names[1]),
+    )

@@ -23,7 +23,7 @@ SIM_KEYS = tuple(f.name for f in fields(Scenario))  # the create_data arguments
 COLUMN_KEYS = ("y", "x", "cluster")
 # RenderSettings' fields, spelled out so that fitting never imports matplotlib (tested)
 PICTURE_KEYS = ("frames", "hold", "fps", "width", "height", "ease", "ellipses", "truth", "zoom",
-                "path")  # fmt: skip
+                "path", "layout", "story", "highlight")  # fmt: skip
 KAPPA_START = 1e8  # the pooling path's exact models run from this kappa down to 1
 
 
@@ -122,7 +122,7 @@ def run(
     if output is not None:
         from shrinkcli.draw import describe_picture
 
-        picture = make_picture(data, fits, scenario=scenario, title=title)
+        picture = make_picture(data, fits, scenario=scenario, title=title, settings=settings)
         frames = make_frames(data, fits, page_settings(settings) if is_page(output) else settings)
         path = draw_to_file(picture, frames, settings, output, progress, labels=data.labels)
         shown = describe_picture(picture, settings)
@@ -227,15 +227,28 @@ def run_values(values: dict[str, Any], output: str | Path | None, progress=None)
 
 
 def make_frames(data, fits, settings):
-    """The moving points: the article's straight lines, or the real pooling path."""
-    from shrinkcli.tween import path_frames, straight_frames
+    """The moving points: the article's straight lines, or the real pooling path; with
+    ``settings.story``, after complete pooling and the fan-out to no pooling
+    (tween.story_frames: each stage held tween.story_hold(fps) frames)."""
+    from shrinkcli.tween import path_frames, story_frames, story_hold, straight_frames
 
     if settings.path == "straight":
-        return straight_frames(
+        pull = straight_frames(
             fits.ols, fits.mixed, frames=settings.frames, hold=settings.hold, ease=settings.ease
         )
-    kappas, path = pooling_path_frames(data, fits, settings.frames)
-    return path_frames(path, kappas, frames=settings.frames, hold=settings.hold, ease=settings.ease)
+    else:
+        kappas, path = pooling_path_frames(data, fits, settings.frames)
+        pull = path_frames(
+            path, kappas, frames=settings.frames, hold=settings.hold, ease=settings.ease
+        )
+    if not getattr(settings, "story", False):
+        return pull
+    from shrinkcli.explain import pooled_ols
+    from shrinkcli.fit import sufficient_stats
+
+    pooled = pooled_ols(sufficient_stats(data))
+    return story_frames(pooled, fits.ols, pull, frames=settings.frames,
+                        hold=story_hold(settings.fps), ease=settings.ease)  # fmt: skip
 
 
 def pooling_path_frames(data, fits, n: int):
@@ -311,15 +324,16 @@ def draw_to_file(
     )
 
 
-def make_picture(data, fits, *, scenario=None, title: str = ""):
-    """The static inputs of the drawing, with a title and caption that say what it shows."""
+def make_picture(data, fits, *, scenario=None, title: str = "", settings=None):
+    """The static inputs of the drawing, with a title and caption that say what it shows;
+    for ``--layout explain`` or ``--story`` (``settings``) also the explain.Explanation."""
     import numpy as np
 
     from shrinkcli.draw import Picture
     from shrinkcli.summary import truth_rmse
 
     sizes = fits.sizes
-    return Picture(
+    picture = Picture(
         ols=fits.ols,
         mixed=fits.mixed,
         fixed=fits.fixed,
@@ -331,6 +345,17 @@ def make_picture(data, fits, *, scenario=None, title: str = ""):
         caption=caption_lines(fits, truth_rmse(fits, data.truth)),
         **axis_labels(data),
     )
+    if settings is None or (settings.layout != "explain" and not settings.story):
+        return picture
+    import dataclasses
+
+    from shrinkcli import window
+    from shrinkcli.draw import axis_limits
+    from shrinkcli.explain import explanation
+
+    in_view = ~window.outside(fits.ols, *axis_limits(picture, settings))
+    why = explanation(data, fits, settings.highlight, inside=in_view)
+    return dataclasses.replace(picture, explanation=why)
 
 
 def axis_labels(data) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""How to draw (size, timing, easing, layers, zoom, path), validated once.
+"""How to draw (size, timing, easing, layers, zoom, path, layout, story), validated once.
 
 Kept apart from draw.py so that checking a run's flags never imports matplotlib:
 `shrink fit` validates the same values without drawing anything.
@@ -14,12 +14,21 @@ from shrinkcli import window
 from shrinkcli.errors import UsageError
 from shrinkcli.tween import EASINGS
 
+LAYOUTS = ("single", "explain")
+
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """How to draw: size, timing, easing and the optional layers. Validated here."""
+    """How to draw: size, timing, easing and the optional layers. Validated here.
 
-    width: int = 600
+    ``layout`` "single" is the article's plane; "explain" adds the highlighted
+    clusters' data and the shrinkage panel beside it (``highlight``: their labels,
+    comma-separated; default: the one that moves most, the smallest, the largest).
+    Its width defaults to 1200 (600 for the plane alone). ``story`` tells complete
+    -> no -> partial pooling as one animation.
+    """
+
+    width: int | None = None  # 600, or 1200 for the explaining layout
     height: int = 450
     fps: float = 10
     frames: int = 60
@@ -29,8 +38,25 @@ class RenderSettings:
     truth: bool = False
     zoom: str = "auto"
     path: str = "straight"
+    layout: str = "single"
+    story: bool = False
+    highlight: str | None = None
 
     def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise UsageError(
+                f"--layout {self.layout!r} is not known; use single (the plane alone) or "
+                "explain (the plane, the highlighted clusters' data and the shrinkage panel)"
+            )
+        if self.width is None:
+            object.__setattr__(self, "width", 1200 if self.layout == "explain" else 600)
+        if not isinstance(self.story, bool):
+            raise UsageError(f"--story {self.story!r} must be true or false")
+        if self.highlight is not None:
+            if not isinstance(self.highlight, str) or not self.highlight.strip(" ,"):
+                raise UsageError("--highlight needs cluster labels, comma-separated")
+            if self.layout != "explain":
+                raise UsageError("--highlight marks clusters in --layout explain; add it")
         for name, low, high in (("width", 100, 8192), ("height", 100, 8192)):
             value = getattr(self, name)
             if not _is_int(value) or not low <= value <= high:

@@ -235,7 +235,7 @@ def to_long(frames: Frames, clusters: np.ndarray | None = None) -> dict[str, np.
     """The tweenr-like long table: one row per frame and cluster.
 
     Columns frame (1-based, as tweenr), phase ("move" or "hold"), cluster (the labels
-    given, else 1..G), x (intercept), y (slope), plus progress and kappa (if any).
+    given, else 1..G), x (intercept), y (slope), plus progress, kappa and stage (if any).
     """
     n, g = frames.n_frames, frames.n_clusters
     labels = np.arange(1, g + 1) if clusters is None else np.asarray(clusters)
@@ -253,6 +253,8 @@ def to_long(frames: Frames, clusters: np.ndarray | None = None) -> dict[str, np.
     }
     if frames.kappa is not None:
         out["kappa"] = np.repeat(frames.kappa, g)
+    if frames.stage is not None:
+        out["stage"] = np.repeat(frames.stage, g)
     return out
 
 

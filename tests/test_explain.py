@@ -111,3 +111,16 @@ def test_highlights_are_the_mover_the_smallest_and_the_largest():
     ]
     with pytest.raises(UsageError, match="--highlight 'nope'"):
         choose_highlights(fits, data.labels, "nope")
+
+
+def test_typical_curve_with_spreads_is_a_cluster_of_that_information():
+    data, fits = _case("baseline")
+    stats = sufficient_stats(data)
+    # the pooled within-cluster variance is the default spread
+    var = float(np.ldexp(stats.cxx.sum() / stats.n.sum(), 2 * stats.x_exp))
+    default = typical_curve(stats, fits, np.array([4.0, 10.0]))
+    given = typical_curve(stats, fits, np.array([4.0, 10.0]), np.array([var, var]))
+    np.testing.assert_allclose(given, default, rtol=1e-12)
+    # twice the spread is more information about the slope: less shrinkage of it
+    wider = typical_curve(stats, fits, np.array([10.0]), np.array([2 * var]))
+    assert wider[0, 1] < default[1, 1]

@@ -120,16 +120,17 @@ class Canvas:
 
     # -- layers and blits
 
-    def save_layer(self, artists: Iterable = ()) -> int:
-        """Save the background frames start from; returns its number.
+    def save_layer(self, artists: Iterable = (), base: int = -1) -> int:
+        """Save a background frames start from; returns its number.
 
         The first layer is a full draw of every artist that is not animated; each
-        later one is the previous layer with ``artists`` (animated ones) drawn on it.
+        later one is layer ``base`` (the last, by default) with ``artists`` (animated
+        ones) drawn on it.
         """
         if not self.layers:
             self.canvas.draw()
         else:
-            self.canvas.restore_region(self.layers[-1])
+            self.canvas.restore_region(self.layers[base])
             renderer = self.renderer
             for artist in artists:
                 artist.draw(renderer)

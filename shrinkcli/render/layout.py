@@ -4,8 +4,9 @@ A layout puts the title at the top (and a story's stage line under it), the
 caption at the bottom, and the panels side by side in between: the plane alone
 (``single``, the article's picture), or the plane, the data behind the
 highlighted clusters and the shrinkage panel (``explain``). It draws every
-panel's static layer once (and, in a story, a second layer with the OLS
-estimates revealed), then draws frame i by asking each panel for its moving
+panel's static layer once (in a story, one layer per stage line, with the OLS
+estimates revealed from no pooling on: text is slow to draw, so the stage line
+is never drawn per frame), then draws frame i by asking each panel for its moving
 artists in the state the clock gives for i, and blitting them (canvas.Canvas).
 """
 
@@ -24,10 +25,9 @@ from shrinkcli.settings import RenderSettings
 from shrinkcli.tween import Frames
 
 STAGES = (
-    "1. Complete pooling: one line for every cluster, fitted to all the data at once",
-    "2. No pooling: every cluster gets its own line, fitted to its own data alone",
-    "3. Partial pooling: the mixed model pulls each line toward the average, "
-    "the less data the harder",
+    "1. Complete pooling: one line for every cluster, fitted to all the data",
+    "2. No pooling: each cluster its own line, from its own data alone",
+    "3. Partial pooling: each line pulled toward the average, the less data the harder",
 )
 EXPLAIN_SHARES = (0.42, 0.27, 0.31)  # widths of the plane, data and shrinkage panels
 
@@ -37,17 +37,17 @@ class FrameState:
     """What one frame shows.
 
     positions (G, 2) of the moving points; progress (colour, 0 by-cluster .. 1 mixed);
-    kappa on the pooling path (None or NaN: no dial); stage, the story's caption
-    (None outside a story); layer, the background (1 once a story has revealed the
-    OLS estimates); toward (2,), what the pull is measured toward: the pooled OLS
-    estimate while a story fans out from it, else the fixed effects.
+    kappa on the pooling path (None or NaN: no dial); stage, the story's line
+    (None outside a story); revealed, whether a story shows the OLS estimates yet;
+    toward (2,), what the pull is measured toward: the pooled OLS estimate while a
+    story fans out from it, else the fixed effects.
     """
 
     positions: np.ndarray
     progress: float
     kappa: float | None = None
     stage: int | None = None
-    layer: int = 0
+    revealed: bool = False
     toward: np.ndarray | None = None
 
 
@@ -69,7 +69,7 @@ class Clock:
         stage = 0 if s <= 0 else 1 if s <= 1 else 2
         toward = self.picture.fixed if s > 1 or self.pooled is None else self.pooled
         return FrameState(f.positions[i], float(f.progress[i]), kappa, stage=stage,
-                          layer=int(s >= 1), toward=toward)  # fmt: skip
+                          revealed=s >= 1, toward=toward)  # fmt: skip
 
     def same(self, i: int, j: int) -> bool:
         """Frames i and j look the same (a held frame)."""
@@ -124,9 +124,13 @@ class Layout:
         self._place()
         for panel in self.panels:
             panel.draw()
-        cv.save_layer()
-        if story:
-            cv.save_layer([a for panel in self.panels for a in panel.reveal])
+        self.layers = {(None, False): cv.save_layer()}
+        if story:  # the stage lines, and the OLS estimates once the clusters reach them
+            reveal = sorted((a for p in self.panels for a in p.reveal), key=lambda a: a.zorder)
+            for stage, revealed in ((0, False), (1, False), (1, True), (2, True)):
+                self.stage_text.set_text(STAGES[stage])
+                shown = [self.stage_text, *(reveal if revealed else ())]
+                self.layers[stage, revealed] = cv.save_layer(shown, base=0)
 
     def _place(self) -> None:
         """Title, stage line and caption across the picture; the panels get the rest."""
@@ -153,7 +157,7 @@ class Layout:
             left += share * room + gap
 
     def _stage_line(self, x: float, top: float, width: float) -> float:
-        """The story's stage, one line drawn per frame; returns its bottom."""
+        """The story's stage, one line (drawn into each stage's layer); returns its bottom."""
         cv = self.canvas
         text = cv.text(x, top, max(STAGES, key=len), 9.5, ha="left", va="top", color=TEXT,
                        fontweight="bold", animated=True)  # fmt: skip
@@ -189,10 +193,8 @@ class Layout:
         artists = self.plane.update(state.positions, state.progress, kappa)
         for panel in self.panels[1:]:
             artists += panel.update(state)
-        if self.stage_text is not None and state.stage is not None:
-            self.stage_text.set_text(STAGES[state.stage])
-            artists.append(self.stage_text)
-        return self.canvas.blit(state.layer, artists)
+        layer = self.layers[state.stage, state.revealed] if self.story else 0
+        return self.canvas.blit(layer, artists)
 
     def frame(self, positions: np.ndarray, progress: float, kappa: float | None = None):
         """The image with the moving points at ``positions`` (G, 2) and colour ``progress``."""

@@ -136,13 +136,18 @@ def axis_limits(picture: Picture, settings: RenderSettings) -> tuple[tuple, tupl
 
 
 def describe_picture(picture: Picture, settings: RenderSettings) -> dict:
-    """Window, estimates beyond it and axis labels: ``"picture"`` in ``run --json``."""
-    return window.describe(
+    """Window, estimates beyond it and axis labels: ``"picture"`` in ``run --json``;
+    with ``--layout explain`` also the highlighted clusters and the shrinkage panel's x."""
+    shown = window.describe(
         zoom=settings.zoom,
         xlabel=picture.xlabel,
         ylabel=picture.ylabel,
         **_window_inputs(picture, settings),
     )
+    if settings.layout == "explain" and picture.explanation is not None:
+        shown["highlight"] = list(picture.explanation.labels)
+        shown["shrinkage_axis"] = picture.explanation.axis
+    return shown
 
 
 def _window_inputs(picture: Picture, settings: RenderSettings) -> dict:
