@@ -531,34 +531,47 @@ def test_same_summary_on_a_dask_cluster(tmp_path, dask_cluster):
     assert len(workers) == 2  # both workers computed chunks
 
 
+KILL_TOML = """
+name = "kill"
+reps = 40
+seed = 21
+chunk = 5
+[grid]
+obs-per-cluster = [3, 6, 9]
+sd-slope = [0.1, 0.5]
+[fixed]
+n-cluster = 12
+"""
+
+
 def test_a_killed_worker_changes_nothing(tmp_path, dask_cluster):
     from distributed import Client
 
-    study = small_study(
-        reps=30, chunk=5, grid={"obs-per-cluster": [3, 6, 9], "sd-slope": [0.1, 0.5]}
-    )
-    local = tmp_path / "local"
-    run_study(study, out_dir=local, jobs=1)
+    path = write_study(tmp_path / "kill.toml", KILL_TOML)
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    run_study(path, out_dir=local, jobs=1)
     victim = dask_cluster.add_worker()
     dask_cluster.wait_for(3)
-    killed = []
+    cmd = [*SHRINK, "study", str(path), "--out-dir", str(remote), "--scheduler"]
     with Client(dask_cluster.address, timeout=WAIT) as watcher:
-        pids = watcher.run(os.getpid)
-        address = next(a for a, pid in pids.items() if pid == victim.pid)
-
-        def kill_when_busy(done: int, total: int) -> None:
-            if killed or done == 0:
-                return
+        address = next(a for a, pid in watcher.run(os.getpid).items() if pid == victim.pid)
+        proc = subprocess.Popen([*cmd, dask_cluster.address], stderr=subprocess.PIPE, text=True)
+        try:
             deadline = time.monotonic() + WAIT
-            while not watcher.processing([address]).get(address):
+            # once chunks flow, kill the victim while it is computing one
+            while not (list(chunk_files(remote)) and watcher.processing([address]).get(address)):
+                assert proc.poll() is None, "the study ended before the worker could be killed"
                 assert time.monotonic() < deadline, "the victim never got a chunk"
                 time.sleep(0.005)
             os.kill(victim.pid, signal.SIGKILL)
-            killed.append(done)
-
-        remote = tmp_path / "remote"
-        run_study(study, out_dir=remote, scheduler=dask_cluster.address, progress=kill_when_busy)
-    assert killed and victim.wait(timeout=WAIT) == -signal.SIGKILL
+            _, err = proc.communicate(timeout=WAIT * 3)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=WAIT)
+    assert victim.wait(timeout=WAIT) == -signal.SIGKILL
+    assert proc.returncode == 0, err
+    assert len(list(chunk_files(remote))) == 6 * 8
     same_bytes(local, remote)
 
 
