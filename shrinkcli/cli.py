@@ -7,15 +7,40 @@ that `shrink --help` starts instantly.
 from __future__ import annotations
 
 import contextlib
-import functools
-import inspect
+import os
+import signal
 import sys
-from collections.abc import Callable, Iterator
-from typing import Annotated, Any
 
-import typer
 
-from shrinkcli import __version__
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    """Ctrl-C while the command line is still importing: nothing to undo, no traceback."""
+    with contextlib.suppress(OSError):
+        os.write(2, b"shrink: error: interrupted\n")
+    os._exit(130)
+
+
+def _started_as_command() -> bool:
+    """True when this import is the `shrink` console script or `python -m shrinkcli`."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None:
+        return spec.name == "shrinkcli.__main__"
+    return os.path.basename(getattr(main, "__file__", None) or "").startswith("shrink")
+
+
+# installed before the heavy imports below (about 0.2 s), which a Ctrl-C may interrupt
+if signal.getsignal(signal.SIGINT) is signal.default_int_handler and _started_as_command():
+    signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+import functools  # noqa: E402
+import inspect  # noqa: E402
+from collections.abc import Callable, Iterator  # noqa: E402
+from typing import Annotated, Any  # noqa: E402
+
+import typer  # noqa: E402
+
+from shrinkcli import __version__  # noqa: E402
+from shrinkcli.errors import ShrinkError  # noqa: E402 - light: no heavy imports
 
 app = typer.Typer(
     add_completion=False,
@@ -131,7 +156,15 @@ def gathered(*groups: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
         @functools.wraps(fn)
         def wrapper(**kwargs: Any) -> Any:
             flags = {p.name: kwargs.pop(p.name) for p in extra}
-            return fn(flags=flags, **kwargs)
+            _WORK.clear()
+            _WORK.update(flags)
+            try:
+                return fn(flags=flags, **kwargs)
+            except BrokenPipeError:  # Typer would make it exit(1): stop quietly, as cat does
+                _silence_stdout()
+                raise SystemExit(141) from None
+            except MemoryError:
+                raise ShrinkError(_out_of_memory(_WORK)) from None
 
         wrapper.__signature__ = inspect.Signature(own + extra)  # type: ignore[attr-defined]
         wrapper.__annotations__ = {p.name: p.annotation for p in own + extra}
@@ -164,6 +197,9 @@ def _load(flags: dict[str, Any], outputs: list[tuple[str, str | None]]):
 
     scenario, _ = check_values(flags, drawing=False)
     check_distinct(outputs, [("--data", flags.get("data"))])
+    for what, target in outputs:
+        if target == "-":
+            _check_stdout_open("the simulated data" if what == "-o" else what)
     for _, target in outputs:
         if target not in (None, "-"):
             check_writable(target)
@@ -218,7 +254,7 @@ def fit(
         data, reml=not flags["ml"], engine=flags["engine"] or "shrink", formula=flags["formula"]
     )
     for message in fits.warnings:
-        print(f"shrink: warning: {message}", file=sys.stderr)
+        _say(f"shrink: warning: {message}")
     if estimates is not None:
         with text_output(estimates) as fh:
             fh.writelines(csv_lines(estimates_columns(fits, data.labels, data.truth)))
@@ -245,23 +281,45 @@ def run_command(
         bool, typer.Option("--json", help="Print the fit summary as JSON on stdout.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no warnings.")] = False,
+    allow_outside_data: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside-data",
+            help="Let the scenario file name a data file outside its own folder.",
+        ),
+    ] = False,
 ) -> None:
     """Simulate or read, fit, and animate each cluster's OLS estimate moving to the mixed one."""
     import json
 
+    if quiet:
+        _QUIET.append(True)
     _lighter_matplotlib()
-    from shrinkcli.config import merge, read_scenario
+    from shrinkcli.config import merge, plain_text, read_scenario
+    from shrinkcli.errors import DataError
     from shrinkcli.output import check_distinct, stdout_guard
     from shrinkcli.pipeline import run_values
     from shrinkcli.summary import to_json
 
-    values = merge(read_scenario(scenario) if scenario else {}, {**flags, "title": title})
+    given = {**flags, "title": None if title is None else plain_text(title)}
+    file_values = read_scenario(scenario, allow_outside_data=allow_outside_data) if scenario else {}
+    values = merge(file_values, given)
+    _WORK.update(values)
     check_distinct([("-o", output)], [("--data", values.get("data")), ("--scenario", scenario)])
-    with _progress(quiet, values) as progress:
-        result = run_values(values, output, progress)
+    if as_json:
+        _check_stdout_open("--json")
+    try:
+        with _progress(quiet, values) as progress:
+            result = run_values(values, output, progress)
+    except DataError as exc:
+        if flags.get("data") is None and file_values.get("data"):  # the scenario's data
+            raise DataError(f"{_cut(scenario, 200)}: {exc}") from None
+        raise
     if not quiet:
         for message in result.fits.warnings:
-            print(f"shrink: warning: {message}", file=sys.stderr)
+            _say(f"shrink: warning: {message}")
+    if sys.stdout is None:  # closed (>&-), and no --json: the file is made, nothing to say
+        return
     with stdout_guard():
         if as_json:
             doc = to_json(result.fits, truth=result.data.truth, source=result.data.source)
@@ -289,6 +347,13 @@ def batch(
         bool, typer.Option("--json", help="Print the index as one JSON document on stdout.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")] = False,
+    allow_outside_data: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside-data",
+            help="Let scenario files name data files outside their own folders.",
+        ),
+    ] = False,
 ) -> None:
     """Run many scenario files in parallel; flags given here override every file.
 
@@ -299,36 +364,54 @@ def batch(
     from pathlib import Path
 
     from shrinkcli.batch import plan, run_batch, write_index
+    from shrinkcli.config import outside_data_allowed
     from shrinkcli.errors import UsageError
+    from shrinkcli.output import stdout_guard
 
+    if quiet:
+        _QUIET.append(True)
     _lighter_matplotlib()
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs {jobs} must be at least 1")
+    if as_json:
+        _check_stdout_open("--json")
     out = Path(out_dir)
     given = {k: v for k, v in flags.items() if v is not None}
-    jobs_list = plan(files, out, fmt, given)
+    if given.get("data") == "-":  # the scenarios run in worker processes, without stdin
+        raise UsageError("batch cannot read --data - (standard input); save it to a file first")
+    if "data" in given and len(files) > 1 and _is_stream(given["data"]):
+        raise UsageError(
+            f"--data {_cut(given['data'])} can be read only once, and {len(files)} scenarios "
+            "need it; save it to a file first"
+        )
+    with outside_data_allowed(allow_outside_data):
+        jobs_list = plan(files, out, fmt, given)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--out-dir {out}: cannot create it ({exc.strerror})") from None
-    tell = sys.stderr.isatty() and not quiet
+    tell = sys.stderr is not None and sys.stderr.isatty() and not quiet
 
     def on_done(row: dict[str, Any]) -> None:
         if tell:
             state = "ok" if row["status"] == "ok" else f"FAILED: {row['error']}"
-            print(f"  {row['name']}: {state} ({row['seconds']:.1f} s)", file=sys.stderr)
+            _say(f"  {row['name']}: {state} ({row['seconds']:.1f} s)")
 
     rows = run_batch(jobs_list, n_jobs=jobs, on_done=on_done)
     index_json, index_csv = write_index(rows, out)
     failed = [r for r in rows if r["status"] != "ok"]
-    if as_json:
-        print(json.dumps({"scenarios": rows, "index": [str(index_json), str(index_csv)]}, indent=2))
-    else:
-        for r in rows:
-            what = r["outputs"]["animation"] if r["status"] == "ok" else "FAILED"
-            print(f"{r['name']}\t{r['status']}\t{what}\t{r['seconds']:.2f}s")
+    if sys.stdout is not None:  # closed (>&-) without --json: the index files say it all
+        with stdout_guard():
+            if as_json:
+                doc = {"scenarios": rows, "index": [str(index_json), str(index_csv)]}
+                print(json.dumps(doc, indent=2))
+            else:
+                for r in rows:
+                    what = r["outputs"]["animation"] if r["status"] == "ok" else "FAILED"
+                    print(f"{r['name']}\t{r['status']}\t{what}\t{r['seconds']:.2f}s")
+            sys.stdout.flush()
     for r in failed:
-        print(f"shrink: error: scenario {r['name']} ({r['file']}): {r['error']}", file=sys.stderr)
+        _say(f"shrink: error: scenario {r['name']} ({r['file']}): {r['error']}")
     if failed:
         sys.exit(1)
 
@@ -372,10 +455,59 @@ def study_command(
     )  # fmt: skip
 
 
+def _is_stream(path: str) -> bool:
+    """Standard input, a FIFO or a device: data that can be read only once."""
+    import stat
+
+    try:
+        return path == "-" or not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _out_of_memory(values: dict[str, Any]) -> str:
+    """The size that did not fit in memory, and what to do about it."""
+    from shrinkcli.scenario import Scenario
+
+    if values.get("data"):
+        data = str(values["data"])
+        try:
+            size = f" ({os.stat(data).st_size / 1e6:,.0f} MB)" if data != "-" else ""
+        except OSError:
+            size = ""
+        what = f"the data in {_cut(data, 200)}{size}"
+        advice = "use a smaller file"
+    else:
+        sim = {k: values[k] for k in ("n_cluster", "obs_per_cluster") if values.get(k)}
+        try:
+            s = Scenario(**sim)
+            what = (
+                f"{s.n_obs:,} simulated observations ({s.n_cluster:,} clusters x "
+                f"{s.obs_per_cluster:,})"
+            )
+        except Exception:
+            what = "this design"
+        advice = "use fewer clusters (--n-cluster) or observations (--obs-per-cluster)"
+    if values.get("path") == "pooling":
+        advice += ", or --path straight (the pooling path keeps a model per frame)"
+    return f"out of memory with {what}; {advice}, or a machine with more memory"
+
+
+def _check_stdout_open(what: str) -> None:
+    """A result bound for a closed standard output (``>&-``) is refused before any work."""
+    from shrinkcli.errors import UsageError
+
+    if sys.stdout is None:
+        raise UsageError(
+            f"standard output is closed, and {what} goes there; "
+            "redirect it to a file (> out.txt) or to /dev/null"
+        )
+
+
 @contextlib.contextmanager
 def _progress(quiet: bool, values: dict[str, Any]) -> Iterator[Callable[[int], None] | None]:
     """A progress bar on stderr, only on a terminal and when not --quiet."""
-    if quiet or not sys.stderr.isatty():
+    if quiet or sys.stderr is None or not sys.stderr.isatty():
         yield None
         return
     from rich.console import Console
@@ -388,19 +520,32 @@ def _progress(quiet: bool, values: dict[str, Any]) -> Iterator[Callable[[int], N
 
 
 _INTERRUPTED: list[int] = []  # set by the console script's Ctrl-C handler
+_QUIET: list[bool] = []  # set by --quiet: library warnings are then not shown at all
+_SHOWN: set[str] = set()  # warning lines already printed (each is printed once)
+_WORK: dict[str, Any] = {}  # the values of the command running: its size, if memory runs out
+READER_WAIT = 3.0  # seconds to wait for a pipe's reader to take the last of the output
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one plain line on stderr for every error, never a traceback."""
-    from shrinkcli.errors import ShrinkError
+    import warnings
 
-    command = typer.main.get_command(app)
+    _QUIET.clear()
+    _SHOWN.clear()
     try:
-        code = command.main(args=argv, prog_name="shrink", standalone_mode=False)
+        command = typer.main.get_command(app)
+        with warnings.catch_warnings(), _plain_log_messages():
+            warnings.showwarning = _show_warning  # whatever a library still warns: one line
+            code = command.main(args=argv, prog_name="shrink", standalone_mode=False)
     except ShrinkError as exc:
         _fail(str(exc), exc.exit_code)
-    except (KeyboardInterrupt, BrokenPipeError) as exc:
-        _fail("interrupted" if isinstance(exc, KeyboardInterrupt) else "", 130)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except BrokenPipeError:
+        _silence_stdout()
+        _fail("", 141)
+    except MemoryError:  # the commands name the size; this is the last resort
+        _fail("out of memory; use smaller data (fewer clusters or observations)", 1)
     except Exception as exc:  # the parser's own errors (Typer vendors click's classes)
         if _INTERRUPTED:  # Ctrl-C inside C code (matplotlib) can surface as another error
             _fail("interrupted", 130)
@@ -408,9 +553,12 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(0)
         if type(exc).__name__ == "Abort":
             _fail("interrupted", 130)
+        if isinstance(exc, OSError) and exc.strerror:  # e.g. a path the system refuses
+            where = f"{_cut(os.fsdecode(exc.filename))}: " if exc.filename else ""
+            _fail(f"{where}{exc.strerror}", 1)
         if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
             raise
-        _fail(f"{exc.format_message()} (see shrink --help)", exc.exit_code)
+        _fail(f"{_cut(exc.format_message(), 300)} (see shrink --help)", exc.exit_code)
     if code == 130:  # Typer turns Ctrl-C into exit code 130 without a word
         _fail("interrupted", 130)
     sys.exit(code if isinstance(code, int) else 0)
@@ -422,8 +570,6 @@ def entry() -> None:
     Freeing matplotlib's and numpy's objects one by one at exit costs about 0.2 s of
     a 2 s run and gains nothing: every file is already closed and renamed into place.
     """
-    import os
-    import signal
 
     def terminated(signum: int, frame: object) -> None:
         raise SystemExit(128 + signum)  # unwinds like Ctrl-C: temporary files are removed
@@ -432,24 +578,170 @@ def entry() -> None:
         _INTERRUPTED.append(signum)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, terminated)
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, interrupted)
     try:
+        _hold_closed_streams()
+        signal.signal(signal.SIGTERM, terminated)
+        if signal.getsignal(signal.SIGINT) in (
+            signal.default_int_handler,
+            _interrupted_while_starting,
+        ):
+            signal.signal(signal.SIGINT, interrupted)
         main()
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:  # between installing the handler and main()'s own try
+        _say("shrink: error: interrupted")
+        code = 130
     try:
-        sys.stdout.flush()
+        code = _finish_stdout(code)
+    except KeyboardInterrupt:  # while waiting for the reader of a pipe
+        _silence_stdout()
+        _say("shrink: error: interrupted")
+        code = 130
+    with contextlib.suppress(OSError, ValueError, AttributeError):
         sys.stderr.flush()
-    except BrokenPipeError:
-        pass
     import multiprocessing
 
     if multiprocessing.active_children():  # never skip the joins that reap workers
         sys.exit(code)
     os._exit(code)
+
+
+def _hold_closed_streams() -> None:
+    """Started with stdin, stdout or stderr closed (``>&-``): park /dev/null on that
+    descriptor, so that no file opened later takes its number (and receives another
+    program's output). Python has already set sys.stdout (or sys.stderr) to None; it
+    stays None, so that the commands can say the stream is closed."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
+def _finish_stdout(code: int) -> int:
+    """Flush stdout; on success with stdout a pipe, wait (at most READER_WAIT seconds)
+    for the reader to take what is left in it. A reader that leaves without reading
+    everything (``shrink fit --json | head -c 10``) makes the exit code 141, as a large
+    output would, whatever the timing."""
+    if sys.stdout is None:
+        return code
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141 if code == 0 else code
+    except (OSError, ValueError):
+        _silence_stdout()
+        return code or 1
+    if code != 0:
+        return code
+    return 141 if _reader_left_early(1, READER_WAIT) else code
+
+
+def _reader_left_early(fd: int, limit: float) -> bool:
+    """True if ``fd`` is a pipe whose reader has gone while output is still unread in it."""
+    import fcntl
+    import select
+    import stat
+    import struct
+    import termios
+    import time
+
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return False
+        poller = select.poll()
+        poller.register(fd, 0)  # POLLERR (no reader left) is always reported
+        deadline = time.monotonic() + limit
+        while True:
+            unread = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+            if unread == 0:
+                return False
+            if any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(20)):
+                return True
+            if time.monotonic() > deadline:  # a live reader that reads later: not lost
+                return False
+    except OSError:
+        return False
+
+
+def _silence_stdout() -> None:
+    from shrinkcli.output import _silence_stdout as silence
+
+    silence()
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """warnings.showwarning for the CLI: a library's leftover warning becomes one plain
+    'shrink: warning:' line (each text once), or nothing with --quiet."""
+    _warn_line(_plain_warning(str(message), category.__name__))
+
+
+def _warn_line(text: str | None) -> None:
+    if not text or _QUIET or text in _SHOWN:
+        return
+    _SHOWN.add(text)
+    _say(f"shrink: warning: {text}")
+
+
+def _say(line: str) -> None:
+    """One line on stderr; nothing if stderr is closed (never on stdout instead)."""
+    if sys.stderr is not None:
+        with contextlib.suppress(OSError, ValueError):
+            print(line, file=sys.stderr)
+
+
+def _plain_warning(text: str, kind: str) -> str | None:
+    import re
+
+    first = " ".join(text.split()) or kind
+    if re.match(r"Glyph \d+ .*missing from font", first):
+        font = re.search(r"font\(s\) (.+?)\.?$", first)
+        name = f" ({font.group(1)})" if font else ""
+        return f"the font{name} lacks some characters of the title or labels; they show as boxes"
+    if "identical low and high" in first or "singular transformation" in first:
+        return None  # matplotlib widens such an axis itself; nothing for the user to do
+    return _cut(first, 200)
+
+
+def _plain_log(text: str) -> str | None:
+    if text.startswith(("mkdir -p failed", "Matplotlib is building the font cache")):
+        return None  # the next message says what matters, or there is nothing to do
+    if text.startswith("Matplotlib created a temporary cache directory"):
+        return (
+            "matplotlib cannot write its settings folder (MPLCONFIGDIR or "
+            "~/.config/matplotlib), so every start is slower; set MPLCONFIGDIR to a "
+            "writable folder"
+        )
+    return _cut(text, 200)
+
+
+@contextlib.contextmanager
+def _plain_log_messages() -> Iterator[None]:
+    """Library log messages without a handler (matplotlib's about its cache folder)
+    become one 'shrink: warning:' line, as warnings do."""
+    import logging
+
+    class Plain(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            with contextlib.suppress(Exception):
+                _warn_line(_plain_log(" ".join(record.getMessage().split())))
+
+    before = logging.lastResort
+    logging.lastResort = Plain(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.lastResort = before
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _lighter_matplotlib() -> None:
@@ -468,5 +760,16 @@ def _lighter_matplotlib() -> None:
 
 def _fail(message: str, code: int) -> None:
     if message:
-        print(f"shrink: error: {message}", file=sys.stderr)
+        _say(f"shrink: error: {_one_line(message)}")
     sys.exit(code)
+
+
+def _one_line(message: str) -> str:
+    """A message on one line, every quoted value in it cut to 60 characters and the
+    whole to 1000: a value from a file or flag never fills the screen."""
+    import re
+
+    text = " ".join(message.split())
+    quoted = r"(?<!\w)'([^']{61,})'(?!\w)"  # 'value', not the text between two values
+    text = re.sub(quoted, lambda m: f"'{_cut(m.group(1), 59)}'", text)
+    return _cut(text, 1000)

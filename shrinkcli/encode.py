@@ -72,11 +72,24 @@ def write_animation(
 def check_target(path: Path, *, fps: float, size: tuple[int, int] | None = None) -> str:
     """What the output format allows, checked before any work; returns the suffix."""
     suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise UsageError(
-            f"cannot write {path.name!r}: the output file (-o) must end in .gif, .mp4 or .png, "
-            "or .html for the interactive page"
-        )
+    if suffix not in SUFFIXES:  # say why, in the words that help
+        name = path.name
+        shown = repr(name if len(name) <= 60 else name[:59] + "…")
+        example = path.parent / "shrinkage.gif"
+        if name in ("", ".", ".."):
+            why = "the output name (-o) names no file; give one, e.g. shrinkage.gif"
+        elif name.lower() in SUFFIXES:  # outs/.gif: a hidden file without a name
+            why = f"cannot write {path}: {name!r} is only a suffix; give a name, e.g. {example}"
+        elif name.rstrip().lower().endswith(SUFFIXES):
+            why = f"cannot write {shown}: the name ends in a space after its suffix; remove it"
+        elif path.is_dir():
+            why = f"cannot write {path}: it is a folder; give a file in it, e.g. {example}"
+        else:
+            why = (
+                f"cannot write {shown}: the output file (-o) must end in .gif, .mp4 or .png, "
+                "or .html for the interactive page"
+            )
+        raise UsageError(why)
     if not 0 < fps <= 100:
         raise UsageError(f"--fps {fps} must be a number above 0 and at most 100")
     if suffix == ".gif" and fps > 50:

@@ -82,9 +82,12 @@ def _check_writable(target: Path, text: str) -> Path:
     if target.is_dir():
         raise UsageError(f"cannot write {target}: it is a folder; give a file name")
     if not folder.is_dir():
-        what = "is a file, not a folder" if folder.exists() else "does not exist"
         shown = target.parent if str(target.parent) else Path(".")
-        raise UsageError(f"cannot write {target}: folder {shown} {what}; create it first")
+        if folder.exists():
+            raise UsageError(
+                f"cannot write {target}: {shown} is a file, not a folder; choose another folder"
+            )
+        raise UsageError(f"cannot write {target}: folder {shown} does not exist; create it first")
     if not os.access(folder, os.W_OK):
         raise UsageError(f"cannot write {target}: folder {folder} is not writable")
     return target
@@ -330,19 +333,24 @@ def csv_lines(columns: dict[str, object], chunk: int = 100_000) -> Iterator[str]
 
     Floats are their shortest round-trip repr and NaN is NA; numbers are never
     touched; text cells are neutralised against formula injection (``neutralise``).
-    Yields the header, then blocks of ``chunk`` rows.
+    Yields the header, then blocks of ``chunk`` rows, each made into text only when
+    its turn comes: memory stays flat however many rows there are.
     """
     import csv
     import io
+
+    import numpy as np
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([neutralise(str(c)) for c in columns])
     yield _drain(buf)
-    values = [_as_text(v) for v in columns.values()]
-    n = len(values[0]) if values else 0
+    arrays = [np.asarray(v) for v in columns.values()]
+    n = len(arrays[0]) if arrays else 0
     for lo in range(0, n, chunk):
-        writer.writerows(zip(*(v[lo : lo + chunk] for v in values), strict=True))
+        block = [_as_text(a[lo : lo + chunk]) for a in arrays]
+        writer.writerows(zip(*block, strict=True))
+        del block
         yield _drain(buf)
 
 

@@ -204,7 +204,7 @@ def test_reference_data_read_as_pandas_and_numpy_read_them(scenario):
 
 def test_messy_but_valid_csv(tmp_path):
     text = (
-        "resp , pred,school\r\n"  # header names are taken as written (no stripping)
+        "resp , pred,school\r\n"  # names are stripped, the file's and the flags'
         ' 1.5 ,"2",  North \r\n'
         '"-2e1", 0.25 ,"South"\r\n'
         '3,  -1,"North "\r\n'
