@@ -144,6 +144,9 @@ def test_replication_seed_is_the_documented_hash_of_the_design():
     ]
     # and a different study seed gives different ones
     assert replication_seed(12, cell, 7) != want
+    # sigma = 1 and sigma = 1.0 are one design
+    one, one_f = (Study(reps=1, seed=1, fixed={"sigma": v}).cells[0] for v in (1, 1.0))
+    assert one.key == one_f.key and "sigma=1.0;" in one.key
 
 
 # ----------------------------------------------------------------------------- simulation

@@ -56,8 +56,11 @@ class Cell:
     @property
     def key(self) -> str:
         """The design in a canonical text: what a replication's seed is derived from."""
-        parts = [f"{f.name}={_canon(getattr(self.scenario, f.name))}" for f in fields(Scenario)]
-        parts = [p for p in parts if not p.startswith("seed=")]
+        parts = [
+            f"{f.name}={_canon(getattr(self.scenario, f.name), f.type)}"
+            for f in fields(Scenario)
+            if f.name != "seed"
+        ]
         return ";".join([*parts, f"ml={'true' if self.ml else 'false'}"])
 
     def label(self) -> str:
@@ -120,11 +123,13 @@ def replication_seeds(seed: int, cell: Cell, first: int, count: int) -> list[int
     return [replication_seed(seed, cell, r) for r in range(first, first + count)]
 
 
-def _canon(value: Any) -> str:
+def _canon(value: Any, kind: Any = None) -> str:
+    """A value in the seed's text: a number of a float field as a float (sigma = 1 and
+    sigma = 1.0 are one design), shortest round-trip digits."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
+    if isinstance(value, float) or kind in (float, "float"):
+        return repr(float(value))
     return str(value)
 
 
