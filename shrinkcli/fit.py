@@ -877,6 +877,7 @@ def fit_mixed(data: ClusteredData, *, reml: bool = True) -> Fits:
     re_cov = _to_user("random-effect covariance", _cov_scaled(core, lam2, sigma2_std), core.cov_exp)
     sigma2 = float(_to_user("residual variance", sigma2_std * core.y_scale**2, 2 * core.y_exp))
     mixed = _to_user("cluster estimates", _coef_scaled(core, _blups(lam, s)), core.coef_exp)
+    mixed = _weakly_pooled(stats, theta, fixed, mixed)
     warns = design_warnings(core.n_obs, len(core.l11), _singular_warning(core, theta))
     if stats.n.max() == 1:
         converged = False
@@ -885,7 +886,7 @@ def fit_mixed(data: ClusteredData, *, reml: bool = True) -> Fits:
             "apart from the residual: the criterion has no proper optimum and the estimates "
             "are arbitrary"
         )
-    elif _runaway(phi, sigma2_std):
+    elif not converged and _runaway(phi, sigma2_std):
         converged = False
         warns.append(
             "the residual variance is estimated at almost zero because the random effects "
@@ -922,6 +923,51 @@ def fixed_cov_at(stats: SufficientStats, theta: np.ndarray, sigma2: float) -> np
     sigma2_std = math.ldexp(float(sigma2), -2 * core.y_exp) / core.y_scale**2
     cov = _cov_scaled(core, np.array([[i11, i12], [i12, i22]]), sigma2_std)
     return _to_user("variance of the fixed effects", cov, core.cov_exp)
+
+
+def cluster_blocks(stats: SufficientStats) -> np.ndarray:
+    """(G, 2, 2) S_j = X_j'X_j in coordinates (1, x / 2**x_exp), the units ``stats`` keeps."""
+    n = stats.n.astype(float)
+    blocks = np.empty((len(n), 2, 2))
+    blocks[:, 0, 0] = n
+    blocks[:, 0, 1] = blocks[:, 1, 0] = n * stats.x_mean
+    blocks[:, 1, 1] = stats.sum_xx
+    return blocks
+
+
+def relative_factor_cov(stats: SufficientStats, theta: np.ndarray) -> np.ndarray:
+    """lme4's Λ = T T' in the coordinates of ``cluster_blocks`` (x / 2**x_exp)."""
+    t = np.array([[theta[0], 0.0], [theta[1], theta[2]]], dtype=float)
+    t[1] = np.ldexp(t[1], stats.x_exp)  # the slope row: b' = diag(1, 2**x_exp) b
+    return t @ t.T
+
+
+def _weakly_pooled(
+    stats: SufficientStats, theta: np.ndarray, fixed: np.ndarray, mixed: np.ndarray
+) -> np.ndarray:
+    """Cluster estimates where the random effects dwarf the residual, recomputed stably.
+
+    mixed_j = ols_j - (I + Λ S_j)⁻¹ (ols_j - fixed) is the same number as fixed +
+    Λ g_j, but where Λ S_j is large (little pooling: e.g. slope SDs 10⁶ times σ) the
+    latter cancels catastrophically (slope errors of 10³ seen) while the former does
+    not. Clusters without an OLS estimate, or with strong pooling, keep ``mixed``.
+    """
+    ols = fit_ols(stats)
+    blocks = cluster_blocks(stats)
+    lam = relative_factor_cov(stats, theta)
+    ls = lam[None] @ blocks
+    weak = np.isfinite(ols).all(axis=1) & (np.trace(ls, axis1=1, axis2=2) > 1.0)
+    if not weak.any():
+        return mixed
+    scale = np.array([1.0, math.ldexp(1.0, stats.x_exp)])  # b' = b * scale (per column)
+    with np.errstate(over="ignore", invalid="ignore"):
+        dev = (ols[weak] - fixed) * scale
+        keep = np.linalg.solve(np.eye(2)[None] + ls[weak], dev[..., None])[..., 0] / scale
+        stable = ols[weak] - keep
+    out = mixed.copy()
+    ok = np.isfinite(stable).all(axis=1)
+    out[np.flatnonzero(weak)[ok]] = stable[ok]
+    return out
 
 
 def _runaway(phi: np.ndarray, sigma2_std: float) -> bool:

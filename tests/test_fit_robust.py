@@ -289,3 +289,19 @@ def test_singular_only_in_standardised_units_is_said():
     assert note is not None and note.startswith("boundary (singular) fit in standardised units")
     assert singular_warning(stats, np.array([0.857, 1150.0, 50.0])) is None
     assert singular_warning(stats, np.array([0.857, 1150.0, 0.0])) == BOUNDARY_WARNING
+
+
+def test_huge_random_slopes_are_a_proper_optimum_and_barely_pooled():
+    """Slope SD 10⁶ times σ: a real optimum (no 'residual variance almost zero' warning),
+    and the mixed slopes stay next to OLS instead of losing digits to cancellation."""
+    from shrinkcli.scenario import Scenario
+    from shrinkcli.simulate import simulate
+    from shrinkcli.summary import truth_rmse
+
+    data = simulate(Scenario(sd_slope=1e6))
+    fits = fit_mixed(data)
+    assert fits.converged and not any("residual variance" in w for w in fits.warnings)
+    assert 0.5e6 < fits.re_sd[1] < 2e6 and 0.9 < fits.sigma2 < 1.2
+    rmse = truth_rmse(fits, data.truth)
+    assert rmse["mixed"]["slope"] < 1.1 * rmse["ols"]["slope"]
+    assert np.abs(fits.mixed[:, 1] - fits.ols[:, 1]).max() < 1e-3 * np.abs(fits.ols[:, 1]).max()
