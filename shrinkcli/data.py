@@ -208,11 +208,8 @@ def _clustered(source, frame, y: str, x: str | None, cluster: str, options: dict
             f"({len(codes)}), so random effects cannot be told from residual noise; name a "
             f"column that groups rows with {options['cluster']}"
         )
-    big = max(np.abs(yv).max(), np.abs(xv).max())
-    if big > 1e150:  # their squares would overflow the sums the fit needs
-        raise DataError(
-            f"{source} has values as large as {big:.3g}; rescale y and x (e.g. to other units)"
-        )
+    # no limit on magnitudes: the fit works on power-of-two-scaled sums and refuses, in
+    # one line, a result that a double cannot hold
     if x is not None and np.ptp(xv) == 0:
         raise DataError(
             f"column {_quoted(x)} of {source} is constant, so no slope can be estimated; "
