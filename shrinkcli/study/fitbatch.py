@@ -11,10 +11,10 @@ The search follows ``fit._optimise``: the same 85-point grid, then local searche
 from lme4's start, from the best interior grid points and on the two boundary
 faces (correlation ±1; no intercept variance), the best result winning, with an
 exact boundary optimum preferred to an interior point within 1e-10 of it. The local
-search is Newton's method with fit.py's exact gradient and a forward-difference
-Hessian, safeguarded (absolute eigenvalues, a capped step, Armijo backtracking),
-run on every (problem, start) pair at once; each pair stops on its own test, so
-its result depends only on its own data. Problems that need fit.py's special
+search is Newton's method with the exact gradient (fit.py's) and the exact Hessian
+(``_derivatives``), safeguarded (absolute eigenvalues, a capped step, Armijo
+backtracking), run on every (problem, start) pair at once; each pair stops on its
+own test, so its result depends only on its own data. Problems that need fit.py's special
 handling (too few clusters, constant x or y, a runaway optimum, a single
 observation per cluster) or whose search did not converge are flagged for
 ``fit.fit_mixed`` instead.
@@ -334,12 +334,6 @@ def _derivatives(core: _Core, phi: np.ndarray, reml: bool, hessian: bool = True)
         hess[:, 1, 1] += 2 * g3l
         hess[:, 2, 2] += 2 * g3l
     return s.value, grad, hess
-
-
-def _value_grad(core: _Core, phi: np.ndarray, reml: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The criterion (B,) and its exact gradient (B, 3), as fit._value_grad per problem."""
-    value, grad, _ = _derivatives(core, phi, reml, hessian=False)
-    return value, grad
 
 
 def grid_values(core: _Core, reml: bool) -> np.ndarray:
