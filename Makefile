@@ -1,15 +1,25 @@
 # Two commands on a fresh machine: `make demo` and `make test`.
+# Both install from requirements.lock (exact versions and hashes); `make lock` remakes it.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements.lock
+# Every optional extra: the lock and the lowest-versions venv hold all the tests import.
+EXTRAS := $(shell $(PYTHON) scripts/bounds.py extras)
+LOWEST := .venv-lowest
+# The tool that writes the lock, pinned; it runs in a throwaway venv.
+UV := uv==0.13.9
 
-.PHONY: demo test install lint bench gallery clean
+.PHONY: demo test test-lowest install install-lowest lock lint bench gallery clean
 
-$(STAMP): pyproject.toml
+# The stamp is older than the lock or pyproject.toml when either changed: reinstall.
+$(STAMP): $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/python scripts/bounds.py locked
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -19,6 +29,27 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The whole suite at the lowest version of every direct dependency that pyproject.toml
+# allows (constraints-lowest.txt), and its pictures compared with the locked venv's.
+$(LOWEST)/.installed: constraints-lowest.txt pyproject.toml
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/pip install --quiet --upgrade pip
+	$(LOWEST)/bin/pip install --quiet -c constraints-lowest.txt -e '.[$(EXTRAS)]'
+	$(LOWEST)/bin/python scripts/bounds.py lowest
+	touch $@
+
+install-lowest: $(LOWEST)/.installed
+
+test-lowest: $(LOWEST)/.installed $(STAMP)
+	SHRINK_REFERENCE_PYTHON=$(abspath $(BIN))/python $(LOWEST)/bin/python -m pytest -p no:cacheprovider
+
+lock:
+	tmp=$$(mktemp -d) && $(PYTHON) -m venv $$tmp && $$tmp/bin/pip install --quiet '$(UV)' && \
+	$$tmp/bin/uv pip compile pyproject.toml --all-extras --universal --fork-strategy fewest --python-version 3.11 \
+		--generate-hashes --custom-compile-command 'make lock' --quiet -o $(LOCK); \
+	status=$$?; rm -rf $$tmp; exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check shrinkcli tests bench docs
@@ -32,4 +63,4 @@ gallery: $(STAMP)
 	$(BIN)/python docs/gallery.py
 
 clean:
-	rm -rf $(VENV) out
+	rm -rf $(VENV) $(LOWEST) out

@@ -142,8 +142,8 @@ def _top_level_boxes(data: bytes) -> list[str]:
 def test_mp4_count_size_codec(baseline, tmp_path):
     frames, s = stream(baseline, **{**SMALL, "height": 226})
     out = write_animation(frames, tmp_path / "a.mp4", fps=s.fps, n_frames=s.n_frames)
-    n, secs = imageio_ffmpeg.count_frames_and_secs(str(out))
-    assert n == 9 and secs == pytest.approx(0.9, abs=0.05)
+    n, _ = imageio_ffmpeg.count_frames_and_secs(str(out))  # its seconds vary by version
+    assert n == 9
     reader = imageio_ffmpeg.read_frames(str(out))
     meta = next(reader)
     assert tuple(meta["size"]) == (300, 226)
@@ -153,6 +153,8 @@ def test_mp4_count_size_codec(baseline, tmp_path):
     assert np.abs(first[5, 5].astype(int) - expected[5, 5]).max() < 6
     info = _probe(out)
     assert re.search(r"Video: h264", info) and "yuv420p" in info
+    hours, mins, secs = re.search(r"Duration: (\d+):(\d+):([\d.]+)", info).groups()
+    assert 3600 * int(hours) + 60 * int(mins) + float(secs) == pytest.approx(0.9, abs=0.05)
     boxes = _top_level_boxes(out.read_bytes())
     assert boxes.index("moov") < boxes.index("mdat")  # +faststart: playable while loading
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.mp4"]

@@ -47,7 +47,7 @@ def _r_sample(rng: RRandom, n: int, size: int) -> list[int]:
         while True:
             v, k = 0, 0
             while k <= bits:
-                v = 65536 * v + int(rng.raw(1)[0] >> 16)
+                v = 65536 * v + (int(rng.raw(1)[0]) >> 16)
                 k += 16
             v &= (1 << bits) - 1
             if v < n:
