@@ -253,3 +253,20 @@ def test_run_with_the_explaining_layout_writes_a_still(tmp_path):
     result = run(UNBALANCED, output=tmp_path / "x.png", settings=st)
     assert Image.open(result.output).size == (700, 300)
     assert result.picture["shrinkage_axis"] == "size"
+
+
+def test_scenario_file_asks_for_the_explaining_story(tmp_path, cli):
+    scen = tmp_path / "s.toml"
+    scen.write_text('layout = "explain"\nstory = true\nhighlight = "3,7"\nframes = 3\nhold = 1\n'
+                    'fps = 2\nwidth = 700\nheight = 300\n')  # fmt: skip
+    res = cli("run", "--scenario", scen, "--json", "-q", "-o", tmp_path / "s.gif")
+    assert res.code == 0, res.err
+    import json
+
+    assert json.loads(res.out)["picture"]["highlight"] == ["3", "7"]
+    gif = Image.open(tmp_path / "s.gif")
+    assert gif.size == (700, 300) and gif.n_frames == 5 + 3 + 5 + 3 + 1
+    bad = tmp_path / "bad.toml"
+    bad.write_text("story = 1\n")
+    res = cli("run", "--scenario", bad, "-o", tmp_path / "b.gif")
+    assert res.code == 2 and "story" in res.err
