@@ -125,7 +125,7 @@ def _message(fn) -> str:
         ("y,x,cluster\n1,2,a\n2,3,\n3,2,b\n", {}),
         ("y,x,cluster\n1,2,a\n2,3,b\n3,2,b\n", {"x": "hours"}),
         ("y,x,cluster\n1,2,a\n2,3,b\n3,2,b\n", {"formula": "y ~ hours + (1 | cluster)"}),
-        ("y,x,cluster\n1e200,2,a\n2,3,b\n3,2,b\n", {}),
+        ("y,x,cluster\ninf,2,a\n2,3,b\n3,2,b\n", {}),  # any finite size is read
         ("y,x,cluster\n", {}),
     ],
     ids=[
@@ -137,7 +137,7 @@ def _message(fn) -> str:
         "no-label",
         "no-column",
         "no-column-formula",
-        "huge",
+        "infinite",
         "no-rows",
     ],  # fmt: skip
 )
