@@ -15,6 +15,7 @@ from shrinkcli.errors import UsageError
 from shrinkcli.tween import EASINGS
 
 LAYOUTS = ("single", "explain")
+EXPLAIN_MIN = (640, 240)  # pixels: below this the explaining layout's text cannot fit
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,14 @@ class RenderSettings:
         object.__setattr__(self, "zoom", window.canonical_zoom(self.zoom))
         if self.path not in ("straight", "pooling"):
             raise UsageError(f"--path {self.path!r} is not known; use straight or pooling")
+
+        if self.layout == "explain" and (
+            self.width < EXPLAIN_MIN[0] or self.height < EXPLAIN_MIN[1]
+        ):
+            raise UsageError(
+                f"--layout explain needs at least {EXPLAIN_MIN[0]}x{EXPLAIN_MIN[1]} pixels for "
+                f"its three panels, got {self.width}x{self.height}; give a larger --width/--height"
+            )
 
     @property
     def n_frames(self) -> int:

@@ -20,6 +20,8 @@ from shrinkcli.render.shrinkage import EDGE, OFFSET, YLIM
 from shrinkcli.scenario import Scenario
 from shrinkcli.simulate import simulate
 
+assert YLIM == (-0.3, 1.3) and EDGE == 0.03  # the numbers the tests below spell out
+
 SMALL = {"width": 900, "height": 340, "frames": 4, "hold": 2}
 UNBALANCED = Scenario(balanced=0.5, sd_int=0.5, sd_slope=0.5, sigma=0.25)
 
@@ -137,11 +139,12 @@ def test_shrinkage_points_are_the_share_of_the_way_travelled(which, baseline, un
         for c, scatter in enumerate(panel.scatters):
             xy = scatter.get_offsets()
             np.testing.assert_array_equal(xy[:, 0], ex.x[idx] + (2 * c - 1) * offset)
-            shown = np.clip(want[:, c], YLIM[0] + EDGE, YLIM[1] - EDGE)
+            out = (want[:, c] < -0.3) | (want[:, c] > 1.3)  # beyond the panel: at its edge
+            inner = np.clip(want[:, c], -0.27, 1.27)
+            shown = np.where(out, inner, want[:, c])
             np.testing.assert_array_equal(xy[:, 1], shown)
             # clipped points are hollow: no face, an outline
             faces = scatter.get_facecolors()
-            out = (want[:, c] < YLIM[0] + EDGE) | (want[:, c] > YLIM[1] - EDGE)
             assert np.all(faces[out, 3] == 0) and np.all(faces[~out, 3] > 0)
     assert "Shrinkage panel:" in " ".join(t.get_text() for t in stream.scene.fig.texts)
 
@@ -182,9 +185,9 @@ def test_shrinkage_curve_and_predictions_are_their_formulas(baseline, unbalanced
         for c, marks in enumerate(hollow):
             xy = marks.get_offsets()
             np.testing.assert_array_equal(xy[:, 0], ex.x[idx] + (2 * c - 1) * offset)
-            np.testing.assert_array_equal(
-                xy[:, 1], np.clip(predicted[:, c], YLIM[0] + EDGE, YLIM[1] - EDGE)
-            )
+            y = predicted[:, c]
+            shown = np.where((y < -0.3) | (y > 1.3), np.clip(y, -0.27, 1.27), y)
+            np.testing.assert_array_equal(xy[:, 1], shown)
 
 
 def test_small_clusters_are_pulled_hardest_on_the_unbalanced_curve(unbalanced):
@@ -216,6 +219,8 @@ def test_highlight_by_label_and_bad_choices(tmp_path, cli):
         RenderSettings(highlight="5")
     with pytest.raises(UsageError, match="--layout"):
         RenderSettings(layout="triple")
+    with pytest.raises(UsageError, match="at least 640x240 pixels"):
+        RenderSettings(layout="explain", width=300, height=150)
     res = cli("run", "--highlight", "3", "-o", tmp_path / "a.gif")
     assert res.code == 2 and "--layout explain" in res.err and len(res.err.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []

@@ -31,6 +31,12 @@ def line_ends(coef: np.ndarray, xlim: tuple[float, float]) -> tuple[list, list]:
     return [x0, x1], [a + b * x0, a + b * x1]
 
 
+def short(v: float) -> str:
+    """Three significant digits, with a short exponent: 2.63, 18.2, 1.65e6."""
+    text = f"{v:.3g}"
+    return text.replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
+
+
 def grid_shape(k: int) -> tuple[int, int]:
     """Rows and columns of the small panels: a column up to three, then two columns."""
     return (k, 1) if k <= 3 else (math.ceil(k / 2), 2)
@@ -126,16 +132,11 @@ class DataPanel:
 
     def draw(self) -> None:
         """Observations, the static lines, and the moving line of each cluster."""
-        pic, cv = self.picture, self.canvas
+        pic = self.picture
         for ax, (j, colour), xy, label in zip(
             self.axes, self.highlight, self.points, self.labels, strict=True
         ):
-            words = f"cluster {label}: n = {len(xy)}"
-            if self.info is not None:  # the shrinkage panel's x, where it is not the size
-                words += f", n·var({self.names[1]}) = {self.info[j]:.3g}"
-            ax.text(0.02, 0.96, words, transform=ax.transAxes, ha="left",
-                    va="top", color=colour, fontsize=cv.fs(7.5), fontweight="bold",
-                    parse_math=False)  # fmt: skip
+            self._title(ax, j, label, len(xy), colour)
             if self.story:
                 ax.plot(*line_ends(self.pooled, self.xlim), color=POOLED, lw=1.0, ls=":", zorder=2)
             (avg,) = ax.plot(*line_ends(pic.fixed, self.xlim), color=TICK_TEXT, lw=1.0, ls="--",
@@ -150,6 +151,22 @@ class DataPanel:
             (line,) = ax.plot(*line_ends(pic.mixed[j], self.xlim), color=colour, lw=1.8,
                               zorder=4, animated=True)  # fmt: skip
             self.lines.append(line)
+
+    def _title(self, ax, j: int, label: str, n: int, colour: str) -> None:
+        """'cluster 17: n = 10' (and its information, the shrinkage panel's x, when
+        that is not the size) at the top left, shortened to fit the small panel."""
+        cv = self.canvas
+        words = [f"cluster {label}, n = {n}"]  # a bold colon reads as 'ı' at small sizes
+        if self.info is not None:
+            words.insert(0, f"{words[0]}, n·var({self.names[1]}) = {short(self.info[j])}")
+        x0, _, x1, _ = cv.box(ax)
+        for k, text in enumerate(words):
+            title = ax.text(0.02, 0.96, text, transform=ax.transAxes, ha="left", va="top",
+                            color=colour, fontsize=cv.fs(7.5), fontweight="bold",
+                            parse_math=False)  # fmt: skip
+            if cv.fit_width(title, 0.96 * (x1 - x0)) or k == len(words) - 1:
+                return
+            title.remove()
 
     def update(self, state) -> list:
         """Each cluster's line through its moving point of this frame."""

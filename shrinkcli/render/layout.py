@@ -87,7 +87,10 @@ class Layout:
 
     ``to_pixel`` maps plane coordinates to image (column, row) coordinates, row 0 at
     top. ``kappa_max``, ``tracks`` and ``straight_start`` describe the pooling path
-    (see plane.PlanePanel); ``story`` adds the stage line and the reveal layer.
+    (see plane.PlanePanel); ``story`` adds the stage line and a layer per stage, the
+    OLS estimates revealed in those from no pooling on. Panels share one interface:
+    ``caption_lines()``, ``place(left, bottom, right, top)``, ``draw()``, ``reveal``
+    and ``update(state)`` (the plane's takes positions, progress and kappa).
     """
 
     def __init__(self, picture: Picture, settings: RenderSettings, *,
@@ -98,7 +101,7 @@ class Layout:
                 "--truth needs the true cluster effects, which only simulated "
                 "data have; drop --truth for data read from a file"
             )
-        explain = getattr(settings, "layout", "single") == "explain"
+        explain = settings.layout == "explain"
         if (explain or story) and picture.explanation is None:
             raise ValueError("the explaining layout and the story need picture.explanation")
         self.picture, self.settings, self.story = picture, settings, story

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
 
 from shrinkcli.render.canvas import Canvas, dot
+from shrinkcli.render.data import short
 from shrinkcli.render.picture import Picture
 from shrinkcli.render.style import BACKGROUND, RGB, TEXT, TICK_TEXT, rgb
 
@@ -31,6 +33,14 @@ MARKERS = ("o", "^")  # intercept, slope
 CURVE_STYLES = ("-", "--")
 POINT_ALPHA = 0.55
 REFS = ("own OLS", "average")  # what 0 and 1 mean
+
+
+def on_panel(share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where shares are drawn, and which are beyond YLIM: those sit EDGE inside it."""
+    with np.errstate(invalid="ignore"):
+        beyond = (share < YLIM[0]) | (share > YLIM[1])
+    shown = np.where(beyond, np.clip(share, YLIM[0] + EDGE, YLIM[1] - EDGE), share)
+    return shown, beyond
 
 
 def fractions(ols: np.ndarray, positions: np.ndarray, toward: np.ndarray) -> np.ndarray:
@@ -101,6 +111,7 @@ class ShrinkagePanel:
         ax.tick_params(length=0, labelsize=cv.fs(8), labelcolor=TICK_TEXT, pad=3.0)
         ax.set_yticks([0, 0.5, 1])
         ax.set_yticklabels(["0", "½", "1"])
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: short(v)))  # no "1e6" aside
 
     def _xlim(self) -> tuple[float, float]:
         lo, hi = float(self.ex.curve_x.min()), float(self.ex.curve_x.max())
@@ -120,7 +131,7 @@ class ShrinkagePanel:
                     zorder=2)  # fmt: skip
         pred = ex.shrinkage.predicted[self.index]
         for c in (0, 1):
-            y = np.clip(pred[:, c], YLIM[0] + EDGE, YLIM[1] - EDGE)
+            y = on_panel(pred[:, c])[0]
             ax.scatter(self.x[c], y, s=4.5**2, marker=MARKERS[c], facecolors="none",
                        edgecolors=TICK_TEXT, linewidths=0.6, alpha=0.8, zorder=2.5)  # fmt: skip
         g = len(self.index)
@@ -151,8 +162,7 @@ class ShrinkagePanel:
         m = self.n_marked
         for c, scatter in enumerate(self.scatters):
             y = share[:, c]
-            shown = np.clip(y, YLIM[0] + EDGE, YLIM[1] - EDGE)
-            clipped = shown != y  # NaN too: no point
+            shown, clipped = on_panel(y)  # a NaN is no point at all
             face, edge = self.faces[c], self.edges[c]
             face[:] = colour
             if m:
