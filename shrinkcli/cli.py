@@ -700,7 +700,8 @@ def _plain_warning(text: str, kind: str) -> str | None:
     import re
 
     first = " ".join(text.split()) or kind
-    if re.match(r"Glyph \d+ .*missing from font", first):
+    # "missing from current font." in matplotlib 3.7, "missing from font(s) NAME." later
+    if re.match(r"Glyph \d+ .*missing from (current )?font", first):
         font = re.search(r"font\(s\) (.+?)\.?$", first)
         name = f" ({font.group(1)})" if font else ""
         return f"the font{name} lacks some characters of the title or labels; they show as boxes"
@@ -712,7 +713,9 @@ def _plain_warning(text: str, kind: str) -> str | None:
 def _plain_log(text: str) -> str | None:
     if text.startswith(("mkdir -p failed", "Matplotlib is building the font cache")):
         return None  # the next message says what matters, or there is nothing to do
-    if text.startswith("Matplotlib created a temporary cache directory"):
+    if text.startswith(
+        ("Matplotlib created a temporary cache directory", "Matplotlib created a temporary config")
+    ):  # the second: matplotlib 3.7
         return (
             "matplotlib cannot write its settings folder (MPLCONFIGDIR or "
             "~/.config/matplotlib), so every start is slower; set MPLCONFIGDIR to a "

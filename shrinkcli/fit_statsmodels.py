@@ -129,7 +129,10 @@ def _to_fits(data, stats, best, value, method, reml, caught, failed, tried) -> F
     result, random = best
     coef_exp = np.array([stats.y_exp, stats.y_exp - stats.x_exp])
     cov_exp = coef_exp[:, None] + coef_exp[None, :]
-    sigma2 = float(_to_user("residual variance", float(result.scale), 2 * stats.y_exp))
+    # statsmodels 0.14.0 can give data without noise a residual variance of -1e-17: zero
+    # within rounding, as the +1e-17 of later versions and of shrink's own engine
+    scale = abs(float(result.scale))
+    sigma2 = float(_to_user("residual variance", scale, 2 * stats.y_exp))
     theta = _theta(result, stats)
     fixed_s = np.asarray(result.fe_params, dtype=float)
     fixed = _to_user("fixed effects", fixed_s, coef_exp)
