@@ -538,6 +538,7 @@ def main(argv: list[str] | None = None) -> None:
             warnings.showwarning = _show_warning  # whatever a library still warns: one line
             code = command.main(args=argv, prog_name="shrink", standalone_mode=False)
     except ShrinkError as exc:
+        _stopped_by_signal()  # an error that a signal caused is the signal's exit
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
@@ -547,8 +548,7 @@ def main(argv: list[str] | None = None) -> None:
     except MemoryError:  # the commands name the size; this is the last resort
         _fail("out of memory; use smaller data (fewer clusters or observations)", 1)
     except Exception as exc:  # the parser's own errors (Typer vendors click's classes)
-        if _INTERRUPTED:  # Ctrl-C inside C code (matplotlib) can surface as another error
-            _fail("interrupted", 130)
+        _stopped_by_signal()  # Ctrl-C or SIGTERM inside C code can surface as another error
         if type(exc).__name__ == "NoArgsIsHelpError":
             sys.exit(0)
         if type(exc).__name__ == "Abort":
@@ -564,6 +564,16 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+def _stopped_by_signal() -> None:
+    """Exit as the signal that stopped the run asks (130 for Ctrl-C with one line,
+    128 + SIGTERM silently), whatever error it surfaced as."""
+    if not _INTERRUPTED:
+        return
+    if _INTERRUPTED[-1] == signal.SIGTERM:
+        sys.exit(128 + signal.SIGTERM)
+    _fail("interrupted", 130)
+
+
 def entry() -> None:
     """The console script: main(), then leave without tearing the interpreter down.
 
@@ -572,6 +582,7 @@ def entry() -> None:
     """
 
     def terminated(signum: int, frame: object) -> None:
+        _INTERRUPTED.append(signum)
         raise SystemExit(128 + signum)  # unwinds like Ctrl-C: temporary files are removed
 
     def interrupted(signum: int, frame: object) -> None:

@@ -260,3 +260,32 @@ def test_fit_never_imports_matplotlib():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stderr.strip().splitlines()[-1] == "False"
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "err"), [("SIGTERM", 143, ""), ("SIGINT", 130, "interrupted")]
+)
+def test_a_signal_that_surfaces_as_another_error_keeps_its_exit_code(
+    cli, tmp_path, monkeypatch, sig, code, err
+):
+    """A signal caught inside C code (matplotlib, a pipe to ffmpeg) can come out as a
+    RuntimeError or a ShrinkError; the exit is still the signal's."""
+    import signal
+
+    from shrinkcli import cli as cli_module
+    from shrinkcli import pipeline
+    from shrinkcli.errors import ShrinkError
+
+    for error in (RuntimeError("error return without exception set"), ShrinkError("ffmpeg")):
+
+        def broken(*args, _error=error, **kwargs):
+            cli_module._INTERRUPTED.append(getattr(signal, sig))
+            raise _error
+
+        monkeypatch.setattr(pipeline, "run_values", broken)
+        try:
+            res = cli("run", "-o", tmp_path / "a.gif")
+        finally:
+            cli_module._INTERRUPTED.clear()
+        assert res.code == code and "Traceback" not in res.err
+        assert res.err.strip() == (f"shrink: error: {err}" if err else "")
