@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shrinkcli.errors import UsageError
+from shrinkcli.fit import cluster_blocks, relative_factor_cov
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,33 +42,22 @@ class Shrinkage:
     observed: np.ndarray
 
 
-def _scaled_blocks(stats) -> tuple[np.ndarray, float]:
-    """S_j in coordinates (1, x / s), s = 2**x_exp the scale the sums are kept in
-    (see fit.SufficientStats): (G, 2, 2), s."""
-    n = stats.n.astype(float)
-    s = math.ldexp(1.0, stats.x_exp)
-    m = stats.x_mean
-    blocks = np.empty((len(n), 2, 2))
-    blocks[:, 0, 0] = n
-    blocks[:, 0, 1] = blocks[:, 1, 0] = n * m
-    blocks[:, 1, 1] = stats.cxx + n * m * m
-    return blocks, s
-
-
-def relative_covariance(theta: np.ndarray) -> np.ndarray:
-    """lme4's Λ = T T' from θ (on lme4's scale)."""
-    t = np.array([[theta[0], 0.0], [theta[1], theta[2]]], dtype=float)
-    return t @ t.T
+def _pull(lam: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+    """(K, 2, 2) R = (I + Λ S)⁻¹ Λ S for each S in ``blocks`` (one coordinate system)."""
+    ls = lam[None] @ blocks
+    return np.linalg.solve(np.eye(2)[None] + ls, ls)
 
 
 def pull_matrices(stats, fits) -> np.ndarray:
-    """(G, 2, 2) R_j in the user's units: mixed_j - fixed = R_j (ols_j - fixed)."""
-    blocks, s = _scaled_blocks(stats)
-    a = np.diag([1.0, 1.0 / s])  # X' = X A
-    lam = np.linalg.inv(a) @ relative_covariance(fits.theta) @ np.linalg.inv(a)  # Λ' = A⁻¹ΛA⁻¹
-    ls = lam[None] @ blocks
-    r = np.linalg.solve(np.eye(2)[None] + ls, ls)  # R' = A⁻¹ R A in scaled coordinates
-    return a[None] @ r @ np.linalg.inv(a)[None]
+    """(G, 2, 2) R_j in the user's units: mixed_j - fixed = R_j (ols_j - fixed).
+
+    Computed in the coordinates the sums are kept in (x / 2**x_exp: fit.cluster_blocks),
+    where R' = A⁻¹ R A with A = diag(1, 2**-x_exp), then brought back.
+    """
+    r = _pull(relative_factor_cov(stats, fits.theta), cluster_blocks(stats))
+    s = math.ldexp(1.0, stats.x_exp)
+    a, a_inv = np.diag([1.0, 1.0 / s]), np.diag([1.0, s])
+    return a[None] @ r @ a_inv[None]
 
 
 def shrinkage(stats, fits) -> Shrinkage:
@@ -94,7 +84,7 @@ def typical_curve(stats, fits, sizes: np.ndarray, spreads: np.ndarray | None = N
     units squared): a cluster of information ``sizes * spreads``.
     """
     n = stats.n.astype(float)
-    _, s = _scaled_blocks(stats)
+    s = math.ldexp(1.0, stats.x_exp)
     mean = float((n * stats.x_mean).sum() / n.sum())  # in the scaled units of the sums
     k = np.asarray(sizes, dtype=float)
     if spreads is None:
@@ -106,10 +96,7 @@ def typical_curve(stats, fits, sizes: np.ndarray, spreads: np.ndarray | None = N
     typical[:, 0, 0] = k
     typical[:, 0, 1] = typical[:, 1, 0] = k * mean
     typical[:, 1, 1] = k * (var + mean * mean)
-    a_inv = np.diag([1.0, s])
-    lam = a_inv @ relative_covariance(fits.theta) @ a_inv
-    ls = lam[None] @ typical
-    r = np.linalg.solve(np.eye(2)[None] + ls, ls)
+    r = _pull(relative_factor_cov(stats, fits.theta), typical)
     return 1.0 - np.stack([r[:, 0, 0], r[:, 1, 1]], axis=1)
 
 
