@@ -171,7 +171,7 @@ def run_batch(jobs: list[Job], *, n_jobs: int | None = None, on_done=None) -> li
         # on Ctrl-C: scenarios already running (and the few already queued) finish all
         # their files, as workers ignore SIGINT; the rest are cancelled. Further Ctrl-Cs
         # are ignored until the workers are joined: an interrupted shutdown orphans them.
-        with _sigint_ignored():
+        with sigint_ignored():
             pool.shutdown(wait=True, cancel_futures=True)
     return [rows_by_job[i] for i in range(len(jobs))]
 
@@ -278,7 +278,7 @@ def _run_in_worker(job: Job) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _sigint_ignored():
+def sigint_ignored():
     """Ignore Ctrl-C for a while (main thread only, where signals are handled)."""
     if threading.current_thread() is not threading.main_thread():
         yield

@@ -25,6 +25,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from shrinkcli.batch import sigint_ignored
 from shrinkcli.errors import ShrinkError, UsageError
 from shrinkcli.study.chunk import COLUMNS, FLOATS, INTS, ChunkTask
 from shrinkcli.study.spec import STUDY_FORMAT, Study, replication_seeds
@@ -219,7 +220,7 @@ def _on_processes(
         # kept (a chunk takes a fraction of a second), with further Ctrl-Cs ignored
         for fut in pending:
             fut.cancel()
-        with _sigint_ignored():
+        with sigint_ignored():
             pool.shutdown(wait=True, cancel_futures=True)
             for fut in every:
                 if fut in handled or not fut.done() or fut.cancelled():
@@ -258,18 +259,6 @@ def _start_worker(parent: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, name="shrink-parent-watch", daemon=True).start()
-
-
-@contextlib.contextmanager
-def _sigint_ignored():
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def worker_versions() -> tuple[str, ...]:
