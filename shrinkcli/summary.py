@@ -42,6 +42,22 @@ def _formula_fields(fits) -> dict[str, Any]:
     return {} if formula is None else {"model": formula.model, "formula": str(formula)}
 
 
+def _fixed_json(fixed, se, names) -> dict[str, Any]:
+    """{name: {estimate, se, t}} for each fixed effect (t is None when se is 0)."""
+    return {
+        name: {
+            "estimate": _num(fixed[i]),
+            "se": _num(se[i]),
+            "t": _num(fixed[i] / se[i]) if se[i] > 0 else None,
+        }
+        for i, name in enumerate(names)
+    }
+
+
+def _var_sd(var: float) -> dict[str, Any]:
+    return {"var": _num(var), "sd": _num(math.sqrt(var))}
+
+
 def to_json(fits, *, truth: np.ndarray | None = None, source: str = "") -> dict[str, Any]:
     """The documented JSON object of `shrink fit --json` (names are a contract)."""
     if _is_intercept_model(fits):
@@ -52,19 +68,12 @@ def to_json(fits, *, truth: np.ndarray | None = None, source: str = "") -> dict[
         "method": fits.method,
         "engine": fits.engine,
         "criterion": _num(fits.criterion),
-        "fixed": {
-            name: {
-                "estimate": _num(fits.fixed[i]),
-                "se": _num(se[i]),
-                "t": _num(fits.fixed[i] / se[i]) if se[i] > 0 else None,
-            }
-            for i, name in enumerate(("intercept", "slope"))
-        },
+        "fixed": _fixed_json(fits.fixed, se, ("intercept", "slope")),
         "random": {
             "intercept": {"var": _num(fits.re_cov[0, 0]), "sd": _num(sd[0])},
             "slope": {"var": _num(fits.re_cov[1, 1]), "sd": _num(sd[1])},
             "corr": _num(fits.re_corr),
-            "residual": {"var": _num(fits.sigma2), "sd": _num(math.sqrt(fits.sigma2))},
+            "residual": _var_sd(fits.sigma2),
         },
         "singular": bool(fits.singular),
         "converged": bool(fits.converged),
@@ -325,17 +334,10 @@ def _intercept_json(fits, source: str) -> dict[str, Any]:
         "engine": fits.engine,
         **_formula_fields(fits),
         "criterion": _num(fits.criterion),
-        "fixed": {
-            name: {
-                "estimate": _num(fits.fixed[i]),
-                "se": _num(se[i]),
-                "t": _num(fits.fixed[i] / se[i]) if se[i] > 0 else None,
-            }
-            for i, name in enumerate(names)
-        },
+        "fixed": _fixed_json(fits.fixed, se, names),
         "random": {
             "intercept": {"var": _num(fits.re_var), "sd": _num(fits.re_sd)},
-            "residual": {"var": _num(fits.sigma2), "sd": _num(math.sqrt(fits.sigma2))},
+            "residual": _var_sd(fits.sigma2),
         },
         "theta": [_num(v) for v in fits.theta],
         "singular": bool(fits.singular),
