@@ -804,12 +804,16 @@ def design_warnings(n_obs: int, n_clusters: int, singular: str | None) -> list[s
 
 
 def cluster_fields(
-    data: ClusteredData, stats: SufficientStats, mixed: np.ndarray, sigma2: float
+    data: ClusteredData,
+    stats: SufficientStats,
+    mixed: np.ndarray,
+    sigma2: float,
+    ols: np.ndarray | None = None,
 ) -> dict:
     """The Fits fields every engine fills the same way from its cluster estimates."""
     return {
         "mixed": mixed,
-        "ols": fit_ols(stats),
+        "ols": fit_ols(stats) if ols is None else ols,
         "sizes": stats.n.copy(),
         "resid_quantiles": scaled_resid_quantiles(data, stats, mixed, sigma2),
         "n_obs": stats.n_obs,
@@ -877,7 +881,8 @@ def fit_mixed(data: ClusteredData, *, reml: bool = True) -> Fits:
     re_cov = _to_user("random-effect covariance", _cov_scaled(core, lam2, sigma2_std), core.cov_exp)
     sigma2 = float(_to_user("residual variance", sigma2_std * core.y_scale**2, 2 * core.y_exp))
     mixed = _to_user("cluster estimates", _coef_scaled(core, _blups(lam, s)), core.coef_exp)
-    mixed = _weakly_pooled(stats, theta, fixed, mixed)
+    ols = fit_ols(stats)
+    mixed = _weakly_pooled(stats, theta, fixed, mixed, ols)
     warns = design_warnings(core.n_obs, len(core.l11), _singular_warning(core, theta))
     if stats.n.max() == 1:
         converged = False
@@ -909,7 +914,7 @@ def fit_mixed(data: ClusteredData, *, reml: bool = True) -> Fits:
         converged=converged,
         optimizer=note,
         warnings=tuple(warns),
-        **cluster_fields(data, stats, mixed, sigma2),
+        **cluster_fields(data, stats, mixed, sigma2, ols),
     )
 
 
@@ -943,7 +948,11 @@ def relative_factor_cov(stats: SufficientStats, theta: np.ndarray) -> np.ndarray
 
 
 def _weakly_pooled(
-    stats: SufficientStats, theta: np.ndarray, fixed: np.ndarray, mixed: np.ndarray
+    stats: SufficientStats,
+    theta: np.ndarray,
+    fixed: np.ndarray,
+    mixed: np.ndarray,
+    ols: np.ndarray,
 ) -> np.ndarray:
     """Cluster estimates where the random effects dwarf the residual, recomputed stably.
 
@@ -952,7 +961,6 @@ def _weakly_pooled(
     latter cancels catastrophically (slope errors of 10³ seen) while the former does
     not. Clusters without an OLS estimate, or with strong pooling, keep ``mixed``.
     """
-    ols = fit_ols(stats)
     blocks = cluster_blocks(stats)
     lam = relative_factor_cov(stats, theta)
     ls = lam[None] @ blocks
