@@ -64,6 +64,7 @@ _DATA_FLAGS = [
     ("balanced", float, "Fraction of rows kept, in (0, 1] [1]."),
     ("seed", int, "R's set.seed value [888]."),
 ]
+_DATA_KINDS = {name: kind for name, kind, _ in _DATA_FLAGS}
 _FILE_FLAGS = [
     ("data", str, "CSV file to read instead of simulating."),
     ("y", str, "Column of the response in --data (default y)."),
@@ -119,7 +120,11 @@ def _options(spec: list[tuple[str, type, str]], panel: str) -> list[inspect.Para
         decls = [f"--{name.replace('_', '-')}"]
         if kind is bool:
             decls = [f"{decls[0]}/--no-{decls[0][2:]}"]
-        option = typer.Option(*decls, help=text, rich_help_panel=panel)
+        extra = {}
+        if panel == _DATA:  # text, so that a comma-separated list (a sweep) gets through
+            extra["metavar"] = "INTEGER" if kind is int else "NUMBER"
+            kind = str
+        option = typer.Option(*decls, help=text, rich_help_panel=panel, **extra)
         params.append(
             inspect.Parameter(
                 name,
@@ -156,6 +161,10 @@ def gathered(*groups: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
         @functools.wraps(fn)
         def wrapper(**kwargs: Any) -> Any:
             flags = {p.name: kwargs.pop(p.name) for p in extra}
+            if "data" in groups:  # numbers, or tuples for the lists that make panels
+                from shrinkcli.sweep import parse_flags
+
+                flags = parse_flags(flags, _DATA_KINDS)
             _WORK.clear()
             _WORK.update(flags)
             try:
@@ -220,6 +229,9 @@ def simulate(
 ) -> None:
     """Write the simulated data (columns y, x, cluster) in R's row order."""
     from shrinkcli.output import csv_lines, text_output
+    from shrinkcli.sweep import refuse_lists
+
+    refuse_lists(flags, "simulate")
 
     data = _load(flags, [("-o", output or "-"), ("--effects", effects)])
     if effects is not None:
@@ -248,7 +260,9 @@ def fit(
     from shrinkcli.output import csv_lines, stdout_guard, text_output
     from shrinkcli.pipeline import fit_data
     from shrinkcli.summary import estimates_columns, to_json, to_text
+    from shrinkcli.sweep import refuse_lists
 
+    refuse_lists(flags, "fit")
     data = _load(flags, [("--estimates", estimates), ("the summary", "-")])
     fits = fit_data(
         data, reml=not flags["ml"], engine=flags["engine"] or "shrink", formula=flags["formula"]
@@ -304,6 +318,11 @@ def run_command(
     given = {**flags, "title": None if title is None else plain_text(title)}
     file_values = read_scenario(scenario, allow_outside_data=allow_outside_data) if scenario else {}
     values = merge(file_values, given)
+    if _lists(values):  # --sd-slope 0.1,0.25,1: one panel per value, as shrink grid draws
+        files = [scenario] if scenario else []
+        _grid(files, [file_values] if scenario else None, flags, output, None, title, as_json,
+              quiet)  # fmt: skip
+        return
     _WORK.update(values)
     check_distinct([("-o", output)], [("--data", values.get("data")), ("--scenario", scenario)])
     if as_json:
@@ -326,6 +345,87 @@ def run_command(
             doc["output"] = str(result.output)
             doc["picture"] = result.picture
             print(json.dumps(doc, indent=2))
+        else:
+            print(result.output)
+        sys.stdout.flush()
+
+
+@app.command("grid")
+@gathered("data", "file", "model", "picture")
+def grid_command(
+    flags: dict[str, Any],
+    files: Annotated[
+        list[str] | None,
+        typer.Argument(help="Scenario TOML files, one panel (or row) each.", show_default=False),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="File to write: .gif, .mp4 or .png (a still).")
+    ] = "grid.gif",
+    cols: Annotated[
+        int | None, typer.Option(help="Columns of panels [whatever fits the size best].")
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="Title drawn over the panels.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print every panel's fit summary as JSON on stdout.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no warnings.")] = False,
+    allow_outside_data: Annotated[
+        bool,
+        typer.Option(
+            "--allow-outside-data",
+            help="Let scenario files name data files outside their own folders.",
+        ),
+    ] = False,
+) -> None:
+    """Scenarios side by side on shared axes, moving in step: one panel per scenario file,
+    or per value of a list (--sd-slope 0.1,0.25,1; two lists make rows x columns)."""
+    from shrinkcli.config import read_scenario
+
+    files = list(files or [])
+    file_values = [read_scenario(f, allow_outside_data=allow_outside_data) for f in files]
+    _grid(files, file_values or None, flags, output, cols, title, as_json, quiet)
+
+
+def _lists(values: dict[str, Any]) -> bool:
+    from shrinkcli.sweep import lists
+
+    return bool(lists(values))
+
+
+def _grid(files: list[str], file_values: list[dict[str, Any]] | None, flags: dict[str, Any],
+          output: str, cols: int | None, title: str | None, as_json: bool,
+          quiet: bool) -> None:  # fmt: skip
+    """Plan, check every output against every input, draw the grid, report."""
+    import json
+
+    from shrinkcli.config import plain_text
+    from shrinkcli.grid import describe_grid, plan_grid, run_grid
+    from shrinkcli.output import check_distinct, stdout_guard
+
+    if quiet:
+        _QUIET.append(True)
+    _lighter_matplotlib()
+    size = (flags.get("width"), flags.get("height"))  # the grid's, not each panel's
+    flags = {**flags, "width": None, "height": None}
+    plan = plan_grid(files, flags, file_values=file_values,
+                     title=None if title is None else plain_text(title))  # fmt: skip
+    inputs = [("--data", flags.get("data"))] + [(f, f) for f in files]
+    inputs += [(f"{p.title}'s data", p.values.get("data")) for p in plan.panels]
+    check_distinct([("-o", output)], inputs)
+    if as_json:
+        _check_stdout_open("--json")
+    with _progress(quiet, flags) as progress:
+        result = run_grid(plan, output, width=size[0], height=size[1], cols=cols,
+                          progress=progress)  # fmt: skip
+    if not quiet:
+        for panel, fits in zip(result.panels, result.fits, strict=True):
+            for message in fits.warnings:
+                _say(f"shrink: warning: {panel.title}: {message}")
+    if sys.stdout is None:
+        return
+    with stdout_guard():
+        if as_json:
+            print(json.dumps(describe_grid(result), indent=2))
         else:
             print(result.output)
         sys.stdout.flush()
@@ -367,7 +467,9 @@ def batch(
     from shrinkcli.config import outside_data_allowed
     from shrinkcli.errors import UsageError
     from shrinkcli.output import stdout_guard
+    from shrinkcli.sweep import refuse_lists
 
+    refuse_lists(flags, "batch")
     if quiet:
         _QUIET.append(True)
     _lighter_matplotlib()

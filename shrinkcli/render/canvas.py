@@ -43,9 +43,10 @@ def dot(color, marker="o", size=5.0, face=None, lw=0.0) -> Line2D:
 class Canvas:
     """A figure of exactly width x height pixels; sizes in points scale with the image."""
 
-    def __init__(self, width: int, height: int) -> None:
+    def __init__(self, width: int, height: int, scale: float | None = None) -> None:
         self.width, self.height = w, h = width, height
-        self.scale = min(w / BASE_WIDTH, h / BASE_HEIGHT)
+        # text and marks sized for the whole image, or for one panel of a grid (``scale``)
+        self.scale = min(w / BASE_WIDTH, h / BASE_HEIGHT) if scale is None else scale
         dpi = 100.0 * self.scale  # text and markers (sized in points) scale with the image
         self.fig = Figure(figsize=(_inches(w, dpi), _inches(h, dpi)), dpi=dpi, facecolor=BACKGROUND)
         self.canvas = FigureCanvasAgg(self.fig)

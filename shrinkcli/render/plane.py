@@ -47,6 +47,28 @@ def black_hole(ax, fixed: np.ndarray, *, animated: bool):
                       linewidths=0, zorder=6, animated=animated)  # fmt: skip
 
 
+def model_legend(*, no_ols: bool, truth: bool, beyond: bool, ellipses: bool,
+                 one_line: bool = False) -> tuple[list, list[str]]:  # fmt: skip
+    """The 'Model' legend's handles and labels: the marks a plane may show."""
+    handles = [dot(ORANGE), dot(OLIVE)]
+    labels = ["by-cluster", "mixed"]
+    if no_ols:
+        handles.append(dot(OLIVE, marker="D", size=4.5, face="none", lw=1.0))
+        labels.append("no OLS slope")
+    if truth:
+        handles.append(dot(TRUTH, marker="+", size=5.0, lw=0.8))
+        labels.append("truth")
+    handles.append((dot((0, 0, 0, 0.25), size=8.5), dot((0, 0, 0, 0.5), size=3.5)))
+    labels.append("average")
+    if beyond:
+        handles.append(dot(TICK_TEXT, marker=">", size=4.5))
+        labels.append("beyond the edge")
+    if ellipses:
+        handles.append(Line2D([], [], color=TICK_TEXT, lw=0.8))
+        labels.append("50/80/95% of random effects" if one_line else "50/80/95% of\nrandom effects")
+    return handles, labels
+
+
 class PlanePanel:
     """The plane, its legend column and its moving points on a shared Canvas.
 
@@ -62,7 +84,7 @@ class PlanePanel:
     def __init__(self, canvas: Canvas, picture: Picture, settings: RenderSettings, *,
                  kappa_max: float | None = None, tracks: np.ndarray | None = None,
                  straight_start: bool = False, highlight: tuple = (),
-                 story: bool = False) -> None:  # fmt: skip
+                 story: bool = False, limits: tuple | None = None) -> None:  # fmt: skip
         self.canvas, self.picture, self.settings = canvas, picture, settings
         self.kappa_max, self.tracks, self.straight_start = kappa_max, tracks, straight_start
         self.highlight, self.story = tuple(highlight), story
@@ -71,7 +93,7 @@ class PlanePanel:
         self.density = density(picture.n_clusters)
         self.alpha = point_alpha(picture) * max(self.density, 0.5)
         self.diameter = point_diameter(picture) * math.sqrt(self.density)
-        self.xlim, self.ylim = axis_limits(picture, settings)
+        self.xlim, self.ylim = limits or axis_limits(picture, settings)  # a grid's are shared
         self.beyond = {
             "by_cluster": window.outside(picture.ols, self.xlim, self.ylim),
             "mixed": window.outside(picture.mixed, self.xlim, self.ylim),
@@ -143,22 +165,12 @@ class PlanePanel:
         Returns the column's left edge and bottom, in pixels.
         """
         cv, pic, st = self.canvas, self.picture, self.settings
-        handles = [dot(ORANGE), dot(OLIVE)]
-        labels = ["by-cluster", "mixed"]
-        if (~pic.has_ols).any():
-            handles.append(dot(OLIVE, marker="D", size=4.5, face="none", lw=1.0))
-            labels.append("no OLS slope")
-        if st.truth and pic.truth is not None:
-            handles.append(dot(TRUTH, marker="+", size=5.0, lw=0.8))
-            labels.append("truth")
-        handles.append((dot((0, 0, 0, 0.25), size=8.5), dot((0, 0, 0, 0.5), size=3.5)))
-        labels.append("average")
-        if any(m.any() for m in self.beyond.values()):
-            handles.append(dot(TICK_TEXT, marker=">", size=4.5))
-            labels.append("beyond the edge")
-        if st.ellipses:
-            handles.append(Line2D([], [], color=TICK_TEXT, lw=0.8))
-            labels.append("50/80/95% of\nrandom effects")
+        handles, labels = model_legend(
+            no_ols=bool((~pic.has_ols).any()),
+            truth=st.truth and pic.truth is not None,
+            beyond=any(m.any() for m in self.beyond.values()),
+            ellipses=st.ellipses,
+        )
         model = cv.legend(handles, labels, "Model", (right, top), "upper right")
         left, bottom, _, _ = cv.box(model)
         if not pic.balanced:

@@ -1,0 +1,367 @@
+"""Scenarios side by side: ``shrink grid FILES...`` and sweeps (``--sd-slope 0.1,0.25,1``).
+
+    plan = plan_grid(["scenarios/baseline.toml", "scenarios/fewer_obs.toml"], flags)
+    result = run_grid(plan, "two.gif")
+
+Each panel is one scenario (a file merged with the flags, and one value of each
+list), fitted exactly as ``shrink run``/``shrink fit`` would fit it alone, drawn
+in one window shared by all panels, every panel moving in step (same frames,
+same easing). Rows are the scenario files (or the first list's values), columns
+the list's values (or the second list's); files or one list alone wrap into the
+grid that fits the picture best (``cols`` to choose).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from shrinkcli.errors import UsageError
+from shrinkcli.sweep import describe, lists, panels
+
+GRID_ONLY_KEYS = ("width", "height")  # the grid's size, not the files'
+
+
+@dataclass(frozen=True)
+class PanelPlan:
+    """One panel: its title and the run values (flag names) that make it."""
+
+    title: str
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class GridPlan:
+    """What ``run_grid`` draws: panels in order (row by row), a fixed (rows, cols) when
+    two dimensions decide it (else None), the picture's title and what the seed means."""
+
+    panels: tuple[PanelPlan, ...]
+    shape: tuple[int, int] | None
+    title: str
+    seed_note: str
+
+
+@dataclass(frozen=True)
+class GridResult:
+    """Per panel its data, fits and Picture; the shared window; where it was written."""
+
+    panels: tuple[PanelPlan, ...]
+    data: tuple
+    fits: tuple
+    pictures: tuple
+    window: tuple
+    shape: tuple[int, int]
+    size: tuple[int, int]
+    output: Path | None
+    seconds: float
+
+
+def plan_grid(files: list[str], flags: dict[str, Any], *, title: str | None = None,
+              file_values: list[dict[str, Any]] | None = None) -> GridPlan:  # fmt: skip
+    """Panels from scenario files (already read: ``file_values``) and the flags' lists."""
+    from shrinkcli.config import merge
+
+    given = {k: v for k, v in flags.items() if v is not None}
+    sources = file_values if file_values is not None else [{}]
+    if files and len(files) != len(sources):
+        raise ValueError("plan_grid needs one file_values entry per file")
+    rows = len(sources)
+    swept = lists(given)
+    if rows == 1 and not swept and not files:
+        raise UsageError(
+            "a grid needs panels: give scenario files, or a comma-separated list to a data "
+            "flag (e.g. --sd-slope 0.1,0.25,1)"
+        )
+    out: list[PanelPlan] = []
+    for k, file_vals in enumerate(sources):
+        base = {k2: v for k2, v in file_vals.items() if k2 not in GRID_ONLY_KEYS}
+        merged = merge(base, given)
+        name = _file_title(files[k], file_vals) if files else ""
+        for values in panels(merged, n_rows_given=rows):
+            sweep_part = ", ".join(describe(key, values[key]) for key, _ in swept)
+            values["title"] = ": ".join(p for p in (name, sweep_part) if p) or "Baseline"
+            out.append(PanelPlan(title=values["title"], values=values))
+    if len(out) < 2:
+        raise UsageError(
+            "a grid needs at least two panels: give two scenario files or a list of values"
+        )
+    shape = None
+    if rows > 1 and swept:
+        shape = (rows, len(swept[0][1]))
+    elif len(swept) == 2:
+        shape = (len(swept[0][1]), len(swept[1][1]))
+    heading = title or _grid_title(files, swept)
+    return GridPlan(tuple(out), shape, heading, seed_note(out))
+
+
+def _file_title(path: str, values: dict[str, Any]) -> str:
+    return values.get("title") or values.get("name") or Path(path).stem
+
+
+def _grid_title(files: list[str], swept: list) -> str:
+    if swept:
+        names = " and ".join(k.replace("_", " ") for k, _ in swept)
+        return f"Shrinkage as {names} change{'s' if len(swept) == 1 else ''}"
+    return f"{len(files)} scenarios side by side"
+
+
+def seed_note(plans: list[PanelPlan]) -> str:
+    """What the panels' seeds mean for the reader: the same clusters, or not.
+
+    R's create_data draws x (one number per row) before the cluster effects, so the
+    same seed gives the same clusters only when the number of rows is the same.
+    """
+    vals = [p.values for p in plans]
+    if any(v.get("data") is not None for v in vals):
+        return ""
+    from shrinkcli.scenario import Scenario
+
+    sims = [Scenario().with_changes(**{k: v.get(k) for k in _SIM_KEYS}) for v in vals]
+    seeds = {s.seed for s in sims}
+    if len(seeds) > 1:
+        return "Each panel has its own seed: different clusters in each"
+    seed = seeds.pop()
+    designs = [(s.n_cluster, s.obs_per_cluster) for s in sims]
+    if len(set(designs)) == 1:
+        return (
+            f"Same seed ({seed}) in every panel: the same clusters, from the same random "
+            "draws, change from panel to panel"
+        )
+    why = f"Same seed ({seed}) in every panel, but R's create_data draws x before the cluster "
+    if len(set(designs)) == len(designs):
+        return why + "effects, so with other numbers of rows the clusters differ between panels"
+    return why + (
+        "effects, so only panels with the same numbers of clusters and observations per "
+        "cluster show the same clusters"
+    )
+
+
+_SIM_KEYS = ("obs_per_cluster", "n_cluster", "intercept", "beta", "sigma", "sd_int", "sd_slope",
+             "cor", "balanced", "seed")  # fmt: skip
+
+
+def check_plan(plan: GridPlan, width: int | None, height: int | None, cols: int | None):
+    """Every panel's values, and the picture they share, checked before any work.
+
+    Returns (per-panel Scenario or None, the grid's RenderSettings, (rows, cols)).
+    """
+    from shrinkcli.formula import as_formula
+    from shrinkcli.pipeline import check_values
+
+    checked = []
+    for p in plan.panels:
+        try:
+            scenario, settings = check_values(p.values)
+        except UsageError as exc:
+            raise UsageError(f"panel {p.title!r}: {exc}") from None
+        formula = as_formula(p.values.get("formula"))
+        if formula is not None and not formula.random_slope:
+            raise UsageError(
+                f"panel {p.title!r}: the grid draws y ~ x + (x | g) only; "
+                f"draw {formula} with shrink run"
+            )
+        checked.append((scenario, settings))
+    first = checked[0][1]
+    for p, (_, s) in zip(plan.panels, checked, strict=True):
+        differ = [k for k in ("frames", "hold", "fps", "ease", "ellipses", "truth", "zoom", "path")
+                  if getattr(s, k) != getattr(first, k)]  # fmt: skip
+        if differ:
+            k = differ[0]
+            raise UsageError(
+                f"panel {p.title!r} has {k} = {getattr(s, k)!r} but "
+                f"{plan.panels[0].title!r} has {getattr(first, k)!r}; panels move in step: "
+                f"give --{k} for all"
+            )
+    if first.layout != "single" or first.story:
+        raise UsageError(
+            "a grid draws the plane in each panel; --layout explain and --story explain one "
+            "scenario: use shrink run for them"
+        )
+    if cols is not None and plan.shape is not None:
+        raise UsageError(
+            f"--cols: these panels form {plan.shape[0]} rows x {plan.shape[1]} columns "
+            "already (files x values, or two lists); drop --cols"
+        )
+    if cols is not None and not 1 <= cols <= len(plan.panels):
+        raise UsageError(f"--cols {cols} must be from 1 to {len(plan.panels)} (the panels)")
+    shape, size = grid_arrangement(len(plan.panels), width, height, cols, plan.shape)
+    settings = replace(first, width=size[0], height=size[1])
+    return [c[0] for c in checked], settings, shape
+
+
+# columns for n panels when no size is given: near 4:3 overall, rows filled
+PRESET_COLS = {2: 2, 3: 3, 4: 2, 5: 3, 6: 3, 7: 4, 8: 4, 9: 3, 10: 4, 11: 4, 12: 4}
+CELL_SIZE = (400, 345)  # pixels a cell when no size is given
+CHROME = 110  # the title, legend, x label and caption lines
+
+
+def grid_arrangement(n: int, width: int | None, height: int | None, cols: int | None = None,
+                     shape: tuple[int, int] | None = None):  # fmt: skip
+    """((rows, cols), (width, height)) for n panels.
+
+    A fixed ``shape`` (two dimensions) or ``cols`` decide the columns; else, with a
+    size given, the columns whose cells come out largest at the planes' 4:3 shape,
+    and without one PRESET_COLS. A size not given is CELL_SIZE a cell plus CHROME.
+    """
+    import math
+
+    if shape is None:
+        if cols is None and width is None and height is None:
+            cols = PRESET_COLS.get(n, math.ceil(math.sqrt(n)))
+        elif cols is None:
+            w = width or CELL_SIZE[0] * min(n, 3)
+            h = height or CELL_SIZE[1] * math.ceil(n / 3) + CHROME
+
+            def cell(c: int) -> float:
+                return min(w / c / 4, (h - CHROME) / math.ceil(n / c) / 3)
+
+            cols = max(range(1, n + 1), key=lambda c: (cell(c), -c))
+        shape = (math.ceil(n / cols), cols)
+    rows, cols = shape
+    size = (width or CELL_SIZE[0] * cols, height or CELL_SIZE[1] * rows + CHROME)
+    return shape, size
+
+
+def run_grid(plan: GridPlan, output: str | Path | None, *, width: int | None = None,
+             height: int | None = None, cols: int | None = None,
+             progress=None) -> GridResult:  # fmt: skip
+    """Fit every panel and draw them as one animation or still (by ``output``'s suffix)."""
+    from shrinkcli.pipeline import check_output, fit_data, load_data
+
+    start = time.perf_counter()
+    scenarios, settings, shape = check_plan(plan, width, height, cols)
+    check_output(output, settings)
+    if output is not None and Path(output).suffix.lower() == ".html":
+        raise UsageError("a grid is written as .gif, .mp4 or .png; the .html page shows one run")
+    datas, fitted = [], []
+    for p, scenario in zip(plan.panels, scenarios, strict=True):
+        data = load_data(p.values, scenario)
+        datas.append(data)
+        fitted.append(
+            fit_data(
+                data,
+                reml=not p.values.get("ml"),
+                engine=p.values.get("engine") or "shrink",
+                formula=p.values.get("formula"),
+            )  # fmt: skip
+        )
+    pictures = [
+        _picture(p, d, f, s, settings)
+        for p, d, f, s in zip(plan.panels, datas, fitted, scenarios, strict=True)
+    ]
+    limits = shared_window(pictures, settings)
+    path = None
+    if output is not None:
+        path = _draw(plan, pictures, datas, fitted, settings, shape, limits, output, progress)
+    return GridResult(plan.panels, tuple(datas), tuple(fitted), tuple(pictures), limits, shape,
+                      (settings.width, settings.height), path,
+                      time.perf_counter() - start)  # fmt: skip
+
+
+def _picture(plan: PanelPlan, data, fits, scenario, settings):
+    from shrinkcli.pipeline import make_picture
+
+    pic = make_picture(data, fits, scenario=scenario, title=plan.title, settings=settings)
+    return replace(pic, caption=panel_caption(fits, data))
+
+
+def panel_caption(fits, data) -> tuple[str, ...]:
+    """Two short lines under a panel: the fitted SDs; the truth RMSE, OLS -> mixed."""
+    import math
+
+    import numpy as np
+
+    from shrinkcli.pipeline import short_number as f
+    from shrinkcli.summary import truth_rmse
+
+    sd = np.sqrt(np.maximum(np.diag(fits.re_cov), 0))
+    lines = [
+        f"SD int {f(sd[0])}, slope {f(sd[1])}, resid {f(math.sqrt(fits.sigma2))}"
+        + (" (singular)" if fits.singular else "")
+    ]
+    rmse = truth_rmse(fits, data.truth)
+    if rmse is not None:
+        o, m = rmse["ols"], rmse["mixed"]
+        lines.append(
+            f"RMSE int {f(o['intercept'])} → {f(m['intercept'])}, "
+            f"slope {f(o['slope'])} → {f(m['slope'])}"
+        )
+    return tuple(lines)
+
+
+def shared_window(pictures, settings) -> tuple[tuple[float, float], tuple[float, float]]:
+    """One window holding every panel's own window (so every mixed estimate)."""
+    from shrinkcli.draw import axis_limits
+
+    boxes = [axis_limits(p, settings) for p in pictures]
+    xlim = (min(b[0][0] for b in boxes), max(b[0][1] for b in boxes))
+    ylim = (min(b[1][0] for b in boxes), max(b[1][1] for b in boxes))
+    return xlim, ylim
+
+
+def grid_caption(plan: GridPlan, pictures, limits, settings) -> tuple[str, ...]:
+    from shrinkcli import window
+
+    lines = []
+    if plan.seed_note:
+        lines.append(plan.seed_note + ".")
+    beyond = sum(int(window.outside(p.ols, *limits).sum()) for p in pictures)
+    mixed_beyond = sum(int(window.outside(p.mixed, *limits).sum()) for p in pictures)
+    edge = window.beyond_edge_line(beyond, mixed_beyond)
+    if edge:
+        lines.append(f"All panels: {edge[0].lower()}{edge[1:]}")
+    method = {f"{'ML' if p.values.get('ml') else 'REML'}" for p in plan.panels}
+    what = "RMSE against the true effects, OLS → mixed" if pictures[0].truth is not None else ""
+    lines.append(
+        f"{'/'.join(sorted(method))} fits; SDs of the random intercepts and slopes and the "
+        "residual" + (f"; {what}" if what else "")
+    )
+    if settings.path == "pooling":
+        lines.append("Each frame a model on the pooling path (covariance × κ, κ = ∞ → 1)")
+    return tuple(lines)
+
+
+def _draw(plan, pictures, datas, fitted, settings, shape, limits, output, progress) -> Path:
+    from shrinkcli.encode import write_animation, write_still
+    from shrinkcli.pipeline import make_frames
+    from shrinkcli.render.grid import GridLayout, GridStream, tracks_of
+
+    frames = [make_frames(d, f, settings) for d, f in zip(datas, fitted, strict=True)]
+    scene = GridLayout(
+        list(pictures),
+        settings,
+        shape=shape,
+        limits=limits,
+        title=plan.title,
+        captions=[p.caption for p in pictures],
+        caption=grid_caption(plan, pictures, limits, settings),
+        tracks=[tracks_of(f) for f in frames],
+    )
+    stream = GridStream(scene, frames)
+    output = Path(output)
+    if output.suffix.lower() == ".png":
+        return write_still(stream.draw(frames[0].n_frames - 1), output)
+    return write_animation(stream, output, fps=settings.fps, n_frames=frames[0].n_frames,
+                           progress=progress)  # fmt: skip
+
+
+def describe_grid(result: GridResult) -> dict[str, Any]:
+    """``shrink grid --json``: panels (title, values, fit summary), window, arrangement."""
+    from shrinkcli.summary import to_json
+
+    panels_doc = []
+    for p, d, f in zip(result.panels, result.data, result.fits, strict=True):
+        doc = to_json(f, truth=d.truth, source=d.source)
+        values = {k: v for k, v in p.values.items() if v is not None and k != "title"}
+        panels_doc.append({"title": p.title, "values": values, "fit": doc})
+    (x0, x1), (y0, y1) = result.window
+    return {
+        "output": None if result.output is None else str(result.output),
+        "rows": result.shape[0],
+        "cols": result.shape[1],
+        "size": list(result.size),
+        "window": {"intercept": [x0, x1], "slope": [y0, y1]},
+        "panels": panels_doc,
+    }

@@ -1,0 +1,105 @@
+"""Comma-separated values in the simulation flags: one panel per value.
+
+    shrink run --sd-slope 0.1,0.25,1          # three panels, one row
+    shrink grid --obs-per-cluster 3,10 --sd-slope 0.1,1   # rows x columns
+
+The flags arrive as text so that a list can be told from a number; this module
+turns them into numbers (one value) or tuples (a list), with the same words for
+a bad value as for any other flag. Light: no numpy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any
+
+from shrinkcli.errors import UsageError
+
+MAX_PANELS = 12  # more panels than this are too small to read
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def parse_value(name: str, text: Any, kind: type) -> Any:
+    """One flag's text -> a number, or a tuple of numbers for a comma-separated list."""
+    if text is None or not isinstance(text, str):
+        return text
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) > 1 and "" in parts:
+        raise UsageError(
+            f"{flag_name(name)} {text!r} has an empty item; give numbers separated by "
+            "commas, e.g. 0.1,0.25,1"
+        )
+    values = tuple(_number(name, p, kind) for p in parts)
+    if len(values) == 1:
+        return values[0]
+    if len(set(values)) < len(values):
+        raise UsageError(f"{flag_name(name)} {text!r} repeats a value; give each value once")
+    return values
+
+
+def _number(name: str, text: str, kind: type) -> int | float:
+    want = "a whole number" if kind is int else "a number"
+    shown = text if len(text) <= 40 else text[:39] + "…"
+    try:
+        if kind is int:
+            return int(text)
+        value = float(text)
+    except ValueError:
+        raise UsageError(
+            f"{flag_name(name)} {shown!r} is not {want} (or a comma-separated list of them)"
+        ) from None
+    if not math.isfinite(value):
+        raise UsageError(f"{flag_name(name)} {shown!r} must be a finite number")
+    return value
+
+
+def parse_flags(flags: dict[str, Any], kinds: dict[str, type]) -> dict[str, Any]:
+    """Every flag in ``kinds`` parsed (parse_value); the others as they came."""
+    return {k: parse_value(k, v, kinds[k]) if k in kinds else v for k, v in flags.items()}
+
+
+def lists(values: dict[str, Any]) -> list[tuple[str, tuple]]:
+    """The flags given a list, in the order of the flags (``--help``'s order)."""
+    return [(k, v) for k, v in values.items() if isinstance(v, tuple)]
+
+
+def refuse_lists(values: dict[str, Any], command: str) -> None:
+    """Commands that make one thing take one value per flag."""
+    for name, value in lists(values):
+        raise UsageError(
+            f"{flag_name(name)} {','.join(f'{v:g}' for v in value)}: `shrink {command}` takes "
+            "one value; a list makes one panel per value in `shrink run` or `shrink grid`"
+        )
+
+
+def panels(values: dict[str, Any], n_rows_given: int = 1) -> list[dict[str, Any]]:
+    """One dict of single values per panel: the product of the lists (at most two).
+
+    ``n_rows_given``: rows that already exist (scenario files), each crossed with a
+    list; then only one list is allowed. Refuses more than MAX_PANELS panels.
+    """
+    swept = lists(values)
+    if len(swept) > 2 or (n_rows_given > 1 and len(swept) > 1):
+        names = ", ".join(flag_name(k) for k, _ in swept)
+        dims = "scenario files and one list" if n_rows_given > 1 else "at most two lists"
+        raise UsageError(
+            f"lists in {names} make more than two dimensions; a grid has rows and columns: "
+            f"give {dims}"
+        )
+    total = n_rows_given * math.prod(len(v) for _, v in swept)
+    if total > MAX_PANELS:
+        raise UsageError(
+            f"{total} panels are too many to read; give at most {MAX_PANELS} "
+            "(fewer values or fewer scenario files)"
+        )
+    combos = itertools.product(*(v for _, v in swept)) if swept else [()]
+    return [{**values, **dict(zip((k for k, _ in swept), combo, strict=True))} for combo in combos]
+
+
+def describe(name: str, value: Any) -> str:
+    """'sd slope = 0.25': how a panel of a sweep is titled."""
+    return f"{name.replace('_', ' ')} = {value:g}"
