@@ -58,8 +58,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
+# the article's six scenarios in its order: the README's headline picture
+SIX := $(foreach s,baseline more_subject_variance more_slope_variance fewer_obs more_obs unbalanced,scenarios/$(s).toml)
+
 gallery: $(STAMP)
 	$(BIN)/shrink batch scenarios/*.toml --out-dir docs/gallery
+	$(BIN)/shrink grid $(SIX) --title "Shrinkage in the article's six scenarios" -o docs/gallery/six.gif
 	$(BIN)/python docs/gallery.py
 
 clean:
