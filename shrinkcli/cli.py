@@ -111,6 +111,12 @@ _PICTURE_FLAGS = [
         "Clusters to follow in --layout explain, by label: A,B,C (default: the one that "
         "moves most, the smallest, the largest).",
     ),
+    (
+        "order",
+        str,
+        "Rows of the random-intercept picture: size (the largest cluster at the top, "
+        "default) or estimate (the highest mixed estimate at the top).",
+    ),
 ]
 
 

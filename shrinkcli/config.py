@@ -71,6 +71,7 @@ KEYS: dict[str, tuple[type, ...]] = {
     "layout": TEXT,
     "story": FLAG,
     "highlight": TEXT,
+    "order": TEXT,
 }
 
 

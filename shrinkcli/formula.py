@@ -579,15 +579,6 @@ def as_formula(formula: Formula | str | None) -> Formula | None:
     return parse_formula(formula)
 
 
-def refuse_picture(formula: Formula | None) -> None:
-    """Until the one-dimensional picture exists, a random-intercept model is not drawn."""
-    if formula is not None and not formula.random_slope:
-        raise UsageError(
-            f"the picture for random-intercept models ({formula}) is not drawn yet; "
-            "`shrink fit` fits this model"
-        )
-
-
 def check_formula_engine(formula: Formula | None, engine: str) -> None:
     """Only shrink's own engine fits the random-intercept models."""
     if formula is not None and not formula.random_slope and engine != "shrink":
@@ -599,7 +590,8 @@ def check_formula_engine(formula: Formula | None, engine: str) -> None:
 def check_model(values: dict, *, drawing: bool = True) -> Formula | None:
     """The run's formula (None without one), checked against its other values before
     any work: column flags that name the columns again, an engine that fits only the
-    full model, a picture that is not drawn yet, names the simulated data do not have."""
+    full model, names the simulated data do not have (``drawing``: kept for callers; the
+    random-intercept picture is drawn, shrinkcli.strip checks what it cannot show)."""
     formula = as_formula(values.get("formula"))
     if formula is None:
         return None
@@ -609,8 +601,6 @@ def check_model(values: dict, *, drawing: bool = True) -> Formula | None:
             f"--formula names the columns, and --{named[0]} names one too; give the formula alone"
         )
     check_formula_engine(formula, values.get("engine") or "shrink")
-    if drawing:
-        refuse_picture(formula)
     if values.get("data") is None:
         for role, name in formula.columns().items():
             if name is not None and name != SIMULATED[role]:

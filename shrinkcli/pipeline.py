@@ -23,7 +23,7 @@ SIM_KEYS = tuple(f.name for f in fields(Scenario))  # the create_data arguments
 COLUMN_KEYS = ("y", "x", "cluster")
 # RenderSettings' fields, spelled out so that fitting never imports matplotlib (tested)
 PICTURE_KEYS = ("frames", "hold", "fps", "width", "height", "ease", "ellipses", "truth", "zoom",
-                "path", "layout", "story", "highlight")  # fmt: skip
+                "path", "layout", "story", "highlight", "order")  # fmt: skip
 KAPPA_START = 1e8  # the pooling path's exact models run from this kappa down to 1
 
 
@@ -46,7 +46,9 @@ class RunResult:
         pooling slider, play/pause and hover, in the window of this run's picture."""
         from shrinkcli.page import figure
         from shrinkcli.settings import RenderSettings
+        from shrinkcli.strip import check_strip
 
+        check_strip(getattr(self.fits, "formula", None), settings, "figure.html")
         if settings is None and self.picture is not None:
             settings = RenderSettings(zoom=self.picture["zoom"])
         return figure(self.data, self.fits, settings=settings, title=title)
@@ -55,8 +57,8 @@ class RunResult:
         """Jupyter shows a run as its interactive figure when plotly is installed."""
         import importlib.util
 
-        if importlib.util.find_spec("plotly") is None:
-            return None
+        if importlib.util.find_spec("plotly") is None or hasattr(self.fits, "re_var"):
+            return None  # no interactive figure of a random-intercept model yet
         return self.figure()._repr_mimebundle_(include, exclude)
 
 
@@ -101,25 +103,28 @@ def run(
     """Simulate (or take ``data``), fit, animate and write ``output`` (.gif, .mp4, .png).
 
     With ``output=None`` nothing is drawn: the result carries the data and fits only.
-    ``formula`` (formula.Formula or its text) picks the model; random-intercept models
-    are fitted but not drawn yet.
+    ``formula`` (formula.Formula or its text) picks the model; a random-intercept model
+    is drawn as a strip, one row per cluster (shrinkcli.strip).
     """
-    from shrinkcli.formula import as_formula, refuse_picture
+    from shrinkcli.formula import as_formula
     from shrinkcli.settings import RenderSettings
     from shrinkcli.simulate import simulate
+    from shrinkcli.strip import check_strip, draw_strip, is_intercept_model
 
     start = time.perf_counter()
     formula = as_formula(formula)
-    if output is not None:
-        refuse_picture(formula)
     settings = settings or RenderSettings()
+    check_strip(formula, settings, output)
     check_output(output, settings)
     if data is None:
         scenario = scenario or Scenario()
         data = simulate(scenario)
     fits = fit_data(data, reml=reml, engine=engine, formula=formula)
     path = shown = None
-    if output is not None:
+    if output is not None and is_intercept_model(fits):
+        path, shown = draw_strip(data, fits, scenario=scenario, title=title, settings=settings,
+                                 output=output, progress=progress)  # fmt: skip
+    elif output is not None:
         from shrinkcli.draw import describe_picture
 
         picture = make_picture(data, fits, scenario=scenario, title=title, settings=settings)
@@ -177,7 +182,11 @@ def check_values(values: dict[str, Any], *, drawing: bool = True):
     sim = {k: values.get(k) for k in SIM_KEYS}
     settings = RenderSettings(**{k: values[k] for k in PICTURE_KEYS if values.get(k) is not None})
     check_engine(values.get("engine") or "shrink")
-    check_model(values, drawing=drawing)
+    model = check_model(values, drawing=drawing)
+    if drawing:
+        from shrinkcli.strip import check_strip
+
+        check_strip(model, settings, None)
     path = values.get("data")
     if path is None:
         named = [flag(k) for k in COLUMN_KEYS if values.get(k) is not None]

@@ -42,6 +42,7 @@ class RenderSettings:
     layout: str = "single"
     story: bool = False
     highlight: str | None = None
+    order: str | None = None  # the random-intercept picture's rows: size (default), estimate
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
@@ -81,6 +82,9 @@ class RenderSettings:
         object.__setattr__(self, "zoom", window.canonical_zoom(self.zoom))
         if self.path not in ("straight", "pooling"):
             raise UsageError(f"--path {self.path!r} is not known; use straight or pooling")
+        from shrinkcli.strip import check_order
+
+        check_order(self.order)
 
         if self.layout == "explain" and (
             self.width < EXPLAIN_MIN[0] or self.height < EXPLAIN_MIN[1]

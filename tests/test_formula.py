@@ -213,17 +213,24 @@ def test_missing_column_names_the_formula(cli):
     assert res.err.rstrip().endswith("name the right one with --formula")
 
 
-def test_run_refuses_random_intercept_models_until_they_are_drawn(cli, tmp_path):
+def test_run_draws_random_intercept_models_and_refuses_their_page(cli, tmp_path):
     out = tmp_path / "x.gif"
-    res = cli("run", "--data", SLEEP, "--formula", "Reaction ~ Days + (1 | Subject)", "-o", out)
-    assert res.code == 2 and len(res.err.splitlines()) == 1
-    assert "picture for random-intercept models" in res.err and "shrink fit" in res.err
-    assert not out.exists()
+    res = cli("run", "--data", SLEEP, "--formula", "Reaction ~ Days + (1 | Subject)", "-o", out,
+              "--frames", 3, "--hold", 0)  # fmt: skip
+    assert res.code == 0 and out.exists() and res.err == ""
     toml = tmp_path / "s.toml"
     (tmp_path / "d.csv").write_bytes(SLEEP.read_bytes())
-    toml.write_text('data = "d.csv"\nformula = "Reaction ~ 1 + (1 | Subject)"\n')
-    res = cli("run", "--scenario", toml, "-o", out)
-    assert res.code == 2 and "not drawn yet" in res.err and not out.exists()
+    toml.write_text(
+        'data = "d.csv"\nformula = "Reaction ~ 1 + (1 | Subject)"\norder = "estimate"\n'
+    )
+    still = tmp_path / "x.png"
+    res = cli("run", "--scenario", toml, "-o", still)
+    assert res.code == 0 and still.exists()
+    page = tmp_path / "x.html"
+    res = cli("run", "--scenario", toml, "-o", page)
+    assert res.code == 2 and len(res.err.splitlines()) == 1
+    assert "interactive page is not made for random-intercept models" in res.err
+    assert not page.exists()
 
 
 def test_run_draws_the_full_model_named_by_formula(cli, tmp_path):
