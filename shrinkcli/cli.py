@@ -423,10 +423,11 @@ def _grid(files: list[str], file_values: list[dict[str, Any]] | None, flags: dic
     with _progress(quiet, flags) as progress:
         result = run_grid(plan, output, width=size[0], height=size[1], cols=cols,
                           progress=progress)  # fmt: skip
-    if not quiet:
-        for panel, fits in zip(result.panels, result.fits, strict=True):
-            for message in fits.warnings:
-                _say(f"shrink: warning: {panel.title}: {message}")
+    if not quiet:  # a warning once, naming the panels it concerns
+        from shrinkcli.grid import grouped_warnings
+
+        for line in grouped_warnings(result):
+            _say(f"shrink: warning: {line}")
     if sys.stdout is None:
         return
     with stdout_guard():

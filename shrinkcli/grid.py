@@ -187,6 +187,12 @@ def check_plan(plan: GridPlan, width: int | None, height: int | None, cols: int 
     if cols is not None and not 1 <= cols <= len(plan.panels):
         raise UsageError(f"--cols {cols} must be from 1 to {len(plan.panels)} (the panels)")
     shape, size = grid_arrangement(len(plan.panels), width, height, cols, plan.shape)
+    least = (MIN_CELL[0] * shape[1], MIN_CELL[1] * shape[0] + MIN_CHROME)
+    if size[0] < least[0] or size[1] < least[1]:
+        raise UsageError(
+            f"{shape[0]} x {shape[1]} panels need at least {least[0]}x{least[1]} pixels to be "
+            f"read, got {size[0]}x{size[1]}; give a larger --width/--height or --cols"
+        )
     settings = replace(first, width=size[0], height=size[1])
     return [c[0] for c in checked], settings, shape
 
@@ -195,6 +201,7 @@ def check_plan(plan: GridPlan, width: int | None, height: int | None, cols: int 
 PRESET_COLS = {2: 2, 3: 3, 4: 2, 5: 3, 6: 3, 7: 4, 8: 4, 9: 3, 10: 4, 11: 4, 12: 4}
 CELL_SIZE = (400, 345)  # pixels a cell when no size is given
 CHROME = 110  # the title, legend, x label and caption lines
+MIN_CELL, MIN_CHROME = (200, 150), 90  # smaller, and a panel's text cannot fit it
 
 
 def grid_arrangement(n: int, width: int | None, height: int | None, cols: int | None = None,
@@ -345,6 +352,22 @@ def _draw(plan, pictures, datas, fitted, settings, shape, limits, output, progre
         return write_still(stream.draw(frames[0].n_frames - 1), output)
     return write_animation(stream, output, fps=settings.fps, n_frames=frames[0].n_frames,
                            progress=progress)  # fmt: skip
+
+
+def grouped_warnings(result: GridResult) -> list[str]:
+    """Each distinct fit warning once, after the panels it concerns (at most three named)."""
+    panels_of: dict[str, list[str]] = {}
+    for panel, fits in zip(result.panels, result.fits, strict=True):
+        for message in fits.warnings:
+            panels_of.setdefault(message, []).append(panel.title)
+    lines = []
+    for message, titles in panels_of.items():
+        if len(titles) == 1:
+            lines.append(f"{titles[0]}: {message}")
+            continue
+        named = "; ".join(titles[:3]) + ("; …" if len(titles) > 3 else "")
+        lines.append(f"{len(titles)} panels ({named}): {message}")
+    return lines
 
 
 def describe_grid(result: GridResult) -> dict[str, Any]:

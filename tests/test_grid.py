@@ -336,7 +336,7 @@ def test_run_with_a_list_draws_a_panel_per_value(cli, tmp_path):
 
 def test_grid_writes_mp4(cli, tmp_path):
     got = cli("grid", "--sd-int", "0.2,1", "-o", tmp_path / "g.mp4", "--frames", "4",
-              "--hold", "1", "--width", "400", "--height", "200")  # fmt: skip
+              "--hold", "1", "--width", "400", "--height", "240")  # fmt: skip
     assert got.code == 0, got.err
     assert (tmp_path / "g.mp4").read_bytes()[4:8] == b"ftyp"
 
@@ -381,3 +381,21 @@ def test_an_output_that_is_a_scenario_file_is_refused_before_any_work(cli, tmp_p
 def test_help_is_light_and_lists_grid(cli):
     got = cli("--help")
     assert got.code == 0 and "grid" in got.out
+
+
+def test_a_size_too_small_for_the_panels_is_refused(cli, tmp_path):
+    got = cli("grid", "--sd-slope", "0.1,1", "--width", "300", "--height", "200",
+              "-o", tmp_path / "g.png")  # fmt: skip
+    assert got.code == 2 and "need at least 400x240 pixels" in got.err
+    assert not (tmp_path / "g.png").exists()
+    ok = cli("grid", "--sd-slope", "0.1,1", "--width", "400", "--height", "240", "-q",
+             "-o", tmp_path / "g.png")  # fmt: skip
+    assert ok.code == 0, ok.err
+
+
+def test_a_warning_is_said_once_naming_its_panels(cli, tmp_path):
+    got = cli("grid", "--sd-slope", "0.1,0.11,0.12,1", "-o", tmp_path / "g.png")
+    assert got.code == 0, got.err
+    lines = [ln for ln in got.err.splitlines() if "singular" in ln]
+    assert len(lines) == 1, got.err
+    assert lines[0].startswith("shrink: warning: 3 panels (sd slope = 0.1; sd slope = 0.11;")

@@ -147,9 +147,9 @@ class GridLayout:
             self._style(ax, first=c == 0)
             cv.one_line(l_, t_, panel.picture.title, 8.5, cell_w, ha="left", va="top",
                         color=TITLE)  # fmt: skip
-            if self.captions[k]:
-                cv.text(l_, b_, "\n".join(self.captions[k]), 7, ha="left", va="bottom",
-                        color=TICK_TEXT, linespacing=1.3)  # fmt: skip
+            for j, text in enumerate(reversed(self.captions[k])):  # bottom line first
+                cv.one_line(l_, b_ + j * line * 1.3, text, 7, cell_w, ha="left", va="bottom",
+                            color=TICK_TEXT)  # fmt: skip
 
     def _style(self, ax, *, first: bool) -> None:
         cv = self.canvas
