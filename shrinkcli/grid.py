@@ -299,8 +299,18 @@ def panel_caption(fits, data) -> tuple[str, ...]:
 
 
 def shared_window(pictures, settings) -> tuple[tuple[float, float], tuple[float, float]]:
-    """One window holding every panel's own window (so every mixed estimate)."""
+    """One window holding every panel's own window (so every mixed estimate); panels
+    whose axes mean different things (other columns) cannot share one."""
     from shrinkcli.draw import axis_limits
+
+    first = pictures[0]
+    for pic in pictures[1:]:
+        if (pic.xlabel, pic.ylabel) != (first.xlabel, first.ylabel):
+            raise UsageError(
+                f"panels {first.title!r} and {pic.title!r} have different axes "
+                f"({first.ylabel!r} vs {pic.ylabel!r}); a grid compares scenarios on the "
+                "same columns: draw the others in a grid of their own"
+            )
 
     boxes = [axis_limits(p, settings) for p in pictures]
     xlim = (min(b[0][0] for b in boxes), max(b[0][1] for b in boxes))

@@ -399,3 +399,36 @@ def test_a_warning_is_said_once_naming_its_panels(cli, tmp_path):
     lines = [ln for ln in got.err.splitlines() if "singular" in ln]
     assert len(lines) == 1, got.err
     assert lines[0].startswith("shrink: warning: 3 panels (sd slope = 0.1; sd slope = 0.11;")
+
+
+def _real_scenarios(folder: Path) -> list[Path]:
+    """Two scenario files on R's ChickWeight (REML and ML) and one on Orange."""
+    data = Path(__file__).parent / "data" / "real"
+    shutil.copy(data / "ChickWeight" / "data.csv", folder / "chick.csv")
+    shutil.copy(data / "Orange" / "data.csv", folder / "orange.csv")
+    chick = 'data = "chick.csv"\nformula = "weight ~ Time + (Time | Chick)"\n'
+    (folder / "reml.toml").write_text('title = "REML"\n' + chick)
+    (folder / "ml.toml").write_text('title = "ML"\nml = true\n' + chick)
+    (folder / "orange.toml").write_text(
+        'data = "orange.csv"\nformula = "circumference ~ age + (age | Tree)"\n'
+    )
+    return [folder / "reml.toml", folder / "ml.toml", folder / "orange.toml"]
+
+
+def test_real_data_panels_are_fitted_as_shrink_fit_fits_them(cli, tmp_path):
+    reml, ml, _ = _real_scenarios(tmp_path)
+    got = cli("grid", reml, ml, "-o", tmp_path / "g.png", "--json")
+    assert got.code == 0, got.err
+    doc = json.loads(got.out)
+    assert [p["fit"]["method"] for p in doc["panels"]] == ["REML", "ML"]
+    for panel, extra in zip(doc["panels"], ([], ["--ml"]), strict=True):
+        alone = cli("fit", "--json", "--data", tmp_path / "chick.csv", "--formula",
+                    "weight ~ Time + (Time | Chick)", *extra)  # fmt: skip
+        assert json.loads(alone.out)["criterion"] == panel["fit"]["criterion"]
+
+
+def test_panels_on_different_columns_are_refused(cli, tmp_path):
+    reml, _, orange = _real_scenarios(tmp_path)
+    got = cli("grid", reml, orange, "-o", tmp_path / "g.png")
+    assert got.code == 2 and "different axes" in got.err
+    assert not (tmp_path / "g.png").exists()
