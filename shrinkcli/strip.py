@@ -214,8 +214,13 @@ def strip_picture(data, fits, *, scenario=None, title: str = "", settings=None) 
         xlabel = f"Intercept ({y} at {x} = 0)"
     else:
         xlabel = f"Mean of {y}"
-    ylabel = ("Clusters by size (largest at the top)" if order == "size" else
-              "Clusters by mixed estimate (highest at the top)")  # fmt: skip
+    sizes = np.asarray(fits.sizes)
+    if order == "estimate":
+        ylabel = "Clusters by mixed estimate (highest at the top)"
+    elif sizes.min() == sizes.max():  # by size, ties by estimate: by estimate
+        ylabel = f"Clusters (all of size {int(sizes[0])}) by mixed estimate (highest at the top)"
+    else:
+        ylabel = "Clusters by size (largest at the top)"
     stats = sufficient_stats(data)
     truth = None if data.truth is None else np.asarray(data.truth, dtype=float)[:, 0]
     picture = StripPicture(

@@ -158,12 +158,12 @@ class StripPanel:
         if pitch >= label_px and pic.n_clusters <= 60:
             ax.yaxis.set_major_locator(FixedLocator(pic.rows[order]))
             names = [pic.labels[j] for j in order]
-            if pic.order == "size":
+            if pic.order == "size" and pic.sizes.min() < pic.sizes.max():
                 names = [f"{n} (n={int(pic.sizes[j])})" for n, j in zip(names, order, strict=True)]
             ax.set_yticks(pic.rows[order], names)
             ax.tick_params(axis="y", labelsize=cv.fs(7.0))
             return
-        if pic.order != "size":
+        if pic.order != "size" or pic.sizes.min() == pic.sizes.max():  # the name says it
             ax.yaxis.set_major_locator(NullLocator())
             return
         # one label per size, in the middle of its rows; the sizes with most rows first,
@@ -212,6 +212,10 @@ class StripPanel:
             ax.axvspan(pic.fixed - 1.96 * pic.re_sd, pic.fixed + 1.96 * pic.re_sd,
                        color=(0, 0, 0, 0.06), lw=0, zorder=0.5)  # fmt: skip
         ax.axvline(pic.fixed, color=LINE, alpha=0.5, lw=1.2, zorder=1.5)
+        if pic.order == "size" and len(np.unique(pic.sizes)) <= 12:  # between sizes, faintly
+            sizes = pic.sizes[np.argsort(pic.rows)]
+            for r in np.flatnonzero(sizes[1:] != sizes[:-1]):
+                ax.axhline(r + 0.5, color="#D9D9D9", lw=0.6, ls=(0, (3, 3)), zorder=0.8)
         s, dens = self.canvas.scale, self.density
         if ok.any():
             segs = np.stack([np.column_stack([pic.ols[ok], rows[ok]]),
