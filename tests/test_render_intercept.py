@@ -301,3 +301,18 @@ def test_cli_refuses_bad_order_in_one_line(args, words, cli, tmp_path):
     assert words in res.err and not out.exists()
     if "height" in args:
         assert "size" in res.err and "estimate" in res.err
+
+
+def test_notebook_animate_draws_a_random_intercept_model(tmp_path):
+    import pandas as pd
+
+    import shrinkcli
+
+    df = pd.read_csv(SLEEP)
+    anim = shrinkcli.animate(df, "Reaction ~ 1 + (1 | Subject)", frames=3, hold=0, width=300,
+                             height=226)  # fmt: skip
+    assert anim._repr_html_().startswith('<img src="data:image/gif;base64,')
+    still = tmp_path / "s.png"
+    shrinkcli.animate(df, "Reaction ~ Days + (1 | Subject)", output=still, order="estimate")
+    with Image.open(still) as im:
+        assert im.size == (600, 450)
