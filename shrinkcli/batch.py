@@ -127,15 +127,17 @@ def run_job(job: Job) -> dict[str, Any]:
 
 
 def _fit_fields(doc: dict[str, Any]) -> dict[str, Any]:
+    """The index's fit columns; a random-intercept model has no slope variance or
+    correlation (None), and y ~ 1 + (1 | g) no fixed slope."""
     r, f = doc["random"], doc["fixed"]
     return {
         "method": doc["method"],
         "criterion": doc["criterion"],
         "fixed_intercept": f["intercept"]["estimate"],
-        "fixed_slope": f["slope"]["estimate"],
+        "fixed_slope": f.get("slope", {}).get("estimate"),
         "var_intercept": r["intercept"]["var"],
-        "var_slope": r["slope"]["var"],
-        "corr": r["corr"],
+        "var_slope": r.get("slope", {}).get("var"),
+        "corr": r.get("corr"),
         "var_residual": r["residual"]["var"],
         "singular": doc["singular"],
         "n_obs": doc["n_obs"],

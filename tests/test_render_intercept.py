@@ -316,3 +316,16 @@ def test_notebook_animate_draws_a_random_intercept_model(tmp_path):
     shrinkcli.animate(df, "Reaction ~ Days + (1 | Subject)", output=still, order="estimate")
     with Image.open(still) as im:
         assert im.size == (600, 450)
+
+
+def test_batch_runs_a_random_intercept_scenario(cli, tmp_path):
+    toml = tmp_path / "ri.toml"
+    toml.write_text(
+        'formula = "y ~ 1 + (1 | cluster)"\nobs-per-cluster = 4\nframes = 3\nhold = 0\n'
+    )
+    res = cli("batch", toml, "--out-dir", tmp_path / "out", "--format", "png", "--json")
+    assert res.code == 0, res.err
+    (row,) = json.loads(res.out)["scenarios"]
+    assert row["status"] == "ok"
+    assert row["fit"]["fixed_slope"] is None and row["fit"]["var_slope"] is None
+    assert (tmp_path / "out" / "ri.png").exists()
