@@ -48,7 +48,7 @@ app = typer.Typer(
     help="Make shrinkage (partial pooling) in mixed-effects models visible.",
 )
 
-_DATA = "Simulated data (the article's create_data)"
+_DATA = "Simulated data (the article's create_data; lists a,b,c make panels)"
 _FILE = "Your own data (instead of simulating)"
 
 # (name, type, help) of the flags that mirror create_data(); defaults live in Scenario.
@@ -309,7 +309,11 @@ def run_command(
         ),
     ] = False,
 ) -> None:
-    """Simulate or read, fit, and animate each cluster's OLS estimate moving to the mixed one."""
+    """Simulate or read, fit, and animate each cluster's OLS estimate moving to the mixed one.
+
+    A data flag given a list (--sd-slope 0.1,0.25,1) draws one panel per value, as
+    shrink grid does.
+    """
     import json
 
     if quiet:
