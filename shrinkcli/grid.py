@@ -240,8 +240,6 @@ def run_grid(plan: GridPlan, output: str | Path | None, *, width: int | None = N
     start = time.perf_counter()
     scenarios, settings, shape = check_plan(plan, width, height, cols)
     check_output(output, settings)
-    if output is not None and Path(output).suffix.lower() == ".html":
-        raise UsageError("a grid is written as .gif, .mp4 or .png; the .html page shows one run")
     datas, fitted = [], []
     for p, scenario in zip(plan.panels, scenarios, strict=True):
         data = load_data(p.values, scenario)
@@ -342,9 +340,18 @@ def grid_caption(plan: GridPlan, pictures, limits, settings) -> tuple[str, ...]:
 
 def _draw(plan, pictures, datas, fitted, settings, shape, limits, output, progress) -> Path:
     from shrinkcli.encode import write_animation, write_still
-    from shrinkcli.pipeline import make_frames
+    from shrinkcli.pipeline import is_page, make_frames, page_settings
     from shrinkcli.render.grid import GridLayout, GridStream, tracks_of
 
+    if is_page(output):  # the interactive page: its slider runs along the pooling path
+        from shrinkcli.grid_page import write_grid_page
+
+        on_path = page_settings(settings)
+        frames = [make_frames(d, f, on_path) for d, f in zip(datas, fitted, strict=True)]
+        return write_grid_page(pictures, frames, settings, output, shape=shape, limits=limits,
+                               title=plan.title,
+                               caption=grid_caption(plan, pictures, limits, on_path),
+                               labels=[d.labels for d in datas])  # fmt: skip
     frames = [make_frames(d, f, settings) for d, f in zip(datas, fitted, strict=True)]
     scene = GridLayout(
         list(pictures),

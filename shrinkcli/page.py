@@ -261,9 +261,11 @@ def figure(data, fits, *, settings=None, scenario=None, title: str = ""):
     return go.Figure(spec)
 
 
-def page_figure(picture, frames, settings, *, labels=None) -> dict[str, Any]:
+def page_figure(picture, frames, settings, *, labels=None, limits=None) -> dict[str, Any]:
     """The plotly figure as a plain dict (data, layout, frames), plus ``page``: what
-    the page's script needs (trace numbers, the clusters that move, hover texts)."""
+    the page's script needs (trace numbers, the clusters that move, hover texts).
+    ``limits`` ((x0, x1), (y0, y1)) replaces the picture's own window (a grid's
+    shared window, shrinkcli.grid_page)."""
     import numpy as np
 
     from shrinkcli.draw import describe_picture, point_alpha
@@ -278,6 +280,8 @@ def page_figure(picture, frames, settings, *, labels=None) -> dict[str, Any]:
     g = picture.n_clusters
     shown = describe_picture(picture, settings)
     xlim, ylim = tuple(shown["window"]["intercept"]), tuple(shown["window"]["slope"])
+    if limits is not None:
+        xlim, ylim = tuple(limits[0]), tuple(limits[1])
     n = frames.n_move
     pos = np.asarray(frames.positions[:n], dtype=float)
     kappa = None if frames.kappa is None else np.asarray(frames.kappa[:n], dtype=float)

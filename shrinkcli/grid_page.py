@@ -1,0 +1,368 @@
+"""The grid's interactive page (``shrink grid FILES... -o grid.html``).
+
+The panels of ``shrink grid`` as plotly subplots in the grid's rows and columns,
+all in the grid's shared window, with one legend, the grid's title and caption, and
+ONE pooling slider (with play/pause) that moves every panel in step along its own
+pooling path (the frames of ``--path pooling``; every panel has the same number).
+Each panel is titled and captioned as in the GIF (fitted SDs; truth RMSE), and
+hover (or tap) names the cluster (label, size, OLS, mixed, truth) and draws its
+track darker.
+
+Each panel is the single page's figure (shrinkcli.page.page_figure, in the shared
+window) put on its own axes; its moving points are one trace, and a slider step is
+one plotly frame that moves all of them. The file is one offline HTML page, plotly.js
+inline, written through shrinkcli.output's one writer.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from shrinkcli.page import (
+    _TEMPLATE,
+    FONT,
+    PLAY,
+    PLOTLYJS,
+    TEXT,
+    TICK_TEXT,
+    _axis,
+    _colours,
+    _config,
+    _note,
+    _plotlyjs_tag,
+    _script_json,
+    page_figure,
+    require_plotly,
+)
+
+ROW_PX = 260  # a panel's plot height in page pixels; the width follows the window
+TOP = 84  # the grid's title and the first row's panel titles
+GAP = 88  # between rows: x tick labels, the panel's two caption lines, the next title
+UNDER = 84  # under the last row: x tick labels, caption lines, the x label
+H_GAP = 0.03  # between columns, a fraction of the plotting width
+MARGIN = {"l": 80, "r": 200}
+CAPTION_PX = 15  # one caption line
+
+# The page's script: the single page's, with one highlighted track per panel (the
+# hovered cluster's, in its own panel) and the faint tracks of every panel rebuilt
+# from the frames (frame k holds panel p's moving points as its data[p]).
+_GRID_JS = """
+(function () {
+  var gd = document.getElementById('shrink-page');
+  var fig = JSON.parse(document.getElementById('shrink-figure').textContent);
+  var S = fig.page;
+  function decode(v) {
+    if (!v || typeof v.bdata !== 'string') { return v; }
+    var s = atob(v.bdata), b = new Uint8Array(s.length);
+    for (var i = 0; i < s.length; i++) { b[i] = s.charCodeAt(i); }
+    return v.dtype === 'f4' ? new Float32Array(b.buffer) : new Float64Array(b.buffer);
+  }
+  var nf = fig.frames.length, w = nf + 1, owner = {};
+  var tracks = S.panels.map(function (P, p) {
+    var nm = P.moving_clusters.length;
+    var tx = new Float32Array(nm * w).fill(NaN), ty = new Float32Array(nm * w).fill(NaN);
+    fig.frames.forEach(function (frame, k) {
+      var x = decode(frame.data[p].x), y = decode(frame.data[p].y);
+      for (var j = 0; j < nm; j++) { tx[j * w + k] = x[j]; ty[j * w + k] = y[j]; }
+    });
+    if (P.draw_tracks) { fig.data[P.tracks].x = tx; fig.data[P.tracks].y = ty; }
+    P.moving_clusters.forEach(function (g, j) { owner[g] = [p, j]; });
+    return {x: tx, y: ty};
+  });
+  fig.data.forEach(function (trace) {
+    if (trace.customdata && !trace.hovertext) {
+      trace.hovertext = trace.customdata.map(function (g) { return S.texts[g]; });
+    }
+  });
+  var shown = null;
+  function hide() {
+    if (shown === null) { return; }
+    Plotly.restyle(gd, {x: [[]], y: [[]]}, [S.panels[shown[0]].highlight]);
+    shown = null;
+  }
+  function show(g) {
+    var o = owner[g];
+    if (!o || (shown && shown[0] === o[0] && shown[1] === o[1])) { return; }
+    hide();
+    shown = o;
+    var t = tracks[o[0]], j = o[1];
+    Plotly.restyle(gd, {x: [Array.from(t.x.subarray(j * w, j * w + nf))],
+                        y: [Array.from(t.y.subarray(j * w, j * w + nf))]},
+                   [S.panels[o[0]].highlight]);
+  }
+  Plotly.newPlot(gd, fig.data, fig.layout, fig.config).then(function () {
+    return Plotly.addFrames(gd, fig.frames);
+  }).then(function () {
+    gd.on('plotly_hover', function (e) { show(e.points[0].customdata); });
+    gd.on('plotly_click', function (e) { show(e.points[0].customdata); });
+    gd.on('plotly_unhover', hide);
+    gd.on('plotly_buttonclicked', function (e) {
+      // Play at the end of the path starts again from no pooling
+      if (e.button.label === S.play && gd.layout.sliders[0].active === nf - 1) {
+        Plotly.animate(gd, null, S.replay);
+      }
+    });
+    gd.setAttribute('data-ready', '1');
+  });
+})();
+"""
+
+
+def write_grid_page(
+    pictures,
+    frames,
+    settings,
+    output: str | Path,
+    *,
+    shape: tuple[int, int],
+    limits,
+    title: str = "",
+    caption: tuple[str, ...] = (),
+    labels=None,
+    plotlyjs: str = "inline",
+) -> Path:
+    """Write the grid's page: ``pictures`` (one per panel, row by row) in ``shape``
+    (rows, cols), all in the shared window ``limits`` ((x0, x1), (y0, y1)), moved
+    along ``frames`` (one Frames per panel, of the pooling path: pipeline.page_settings).
+    ``caption`` is the grid's lines under the slider; ``labels`` (per panel, or None)
+    name the clusters in the hover text."""
+    from shrinkcli.output import text_output
+
+    text = grid_page_html(pictures, frames, settings, shape=shape, limits=limits, title=title,
+                          caption=caption, labels=labels, plotlyjs=plotlyjs)  # fmt: skip
+    with text_output(str(output)) as fh:
+        fh.write(text)
+    return Path(output)
+
+
+def grid_page_html(pictures, frames, settings, *, shape, limits, title: str = "",
+                   caption=(), labels=None, plotlyjs: str = "inline") -> str:  # fmt: skip
+    """The grid's page as one string (see write_grid_page)."""
+    if plotlyjs not in PLOTLYJS:
+        raise ValueError(f"plotlyjs must be one of {PLOTLYJS}, got {plotlyjs!r}")
+    require_plotly()
+    spec = grid_figure(pictures, frames, settings, shape=shape, limits=limits, title=title,
+                       caption=caption, labels=labels)  # fmt: skip
+    for trace in spec["data"]:  # the script fills them in from page.texts
+        if "customdata" in trace:
+            trace.pop("hovertext", None)
+    for panel in spec["page"]["panels"]:  # the script rebuilds them from the frames
+        tracks = spec["data"][panel["tracks"]]
+        tracks["x"], tracks["y"] = [], []
+    spec["config"] = _config()
+    return _TEMPLATE.format(
+        title=html.escape(" ".join(title.split()) or "shrink grid"),
+        background=_colours()["BACKGROUND"],
+        plotlyjs=_plotlyjs_tag(plotlyjs),
+        height=spec["layout"]["height"],
+        figure=_script_json(spec),
+        script=_GRID_JS,
+    )
+
+
+def grid_figure(pictures, frames, settings, *, shape, limits, title: str = "", caption=(),
+                labels=None) -> dict[str, Any]:  # fmt: skip
+    """The grid's plotly figure as a plain dict (data, layout, frames) plus ``page``
+    (per panel: its trace numbers and moving clusters; the hover texts of all)."""
+    rows, cols = shape
+    n_panels = len(pictures)
+    if n_panels > rows * cols:
+        raise ValueError(f"{n_panels} panels do not fit {rows} x {cols}")
+    if len(frames) != n_panels:
+        raise ValueError("write_grid_page needs one Frames per panel")
+    labels = list(labels) if labels is not None else [None] * n_panels
+    xlim, ylim = (float(v) for v in limits[0]), (float(v) for v in limits[1])
+    xlim, ylim = tuple(xlim), tuple(ylim)
+    specs = [
+        page_figure(pic, fr, settings, labels=lab, limits=(xlim, ylim))
+        for pic, fr, lab in zip(pictures, frames, labels, strict=True)
+    ]
+    n = len(specs[0]["frames"])
+    if any(len(s["frames"]) != n for s in specs):
+        raise ValueError("every panel must have the same number of frames")
+
+    # -- geometry, in page pixels: rows of ROW_PX with GAP between them
+    plot_h = rows * ROW_PX + (rows - 1) * GAP
+    under = UNDER + 98 + CAPTION_PX * (len(caption) + 1) + 24
+    height = TOP + plot_h + under
+    col_w = (1.0 - (cols - 1) * H_GAP) / cols
+
+    def cell(p: int) -> tuple[list[float], list[float]]:
+        r, c = divmod(p, cols)
+        x0 = c * (col_w + H_GAP)
+        top = 1.0 - r * (ROW_PX + GAP) / plot_h
+        return [x0, x0 + col_w], [max(0.0, top - ROW_PX / plot_h), top]
+
+    def below(px: float) -> float:  # paper y of a point px pixels below the plotting area
+        return -px / plot_h
+
+    # -- the panels' traces on their own axes, one legend entry per kind
+    data: list[dict[str, Any]] = []
+    texts: list[str] = []
+    panels: list[dict[str, Any]] = []
+    images: list[dict[str, Any]] = []
+    in_legend: set[str] = set()
+    copies: dict[int, list[int]] = {}  # a single page's trace number -> its copies
+    layout_axes: dict[str, Any] = {}
+    annotations: list[dict[str, Any]] = []
+    pic0 = pictures[0]
+    for p, (pic, spec) in enumerate(zip(pictures, specs, strict=True)):
+        ax = "" if p == 0 else str(p + 1)
+        offset, first_cluster = len(data), len(texts)
+        for i, trace in enumerate(spec["data"]):
+            t = {**trace, "xaxis": "x" + ax, "yaxis": "y" + ax}
+            group = t.get("legendgroup") or t["name"]
+            t["legendgroup"] = group
+            if t.get("showlegend", True):
+                t["showlegend"] = group not in in_legend
+                in_legend.add(group)
+            if "customdata" in t:
+                t["customdata"] = [g + first_cluster for g in t["customdata"]]
+            copies.setdefault(i, []).append(len(data))
+            data.append(t)
+        page = spec["page"]
+        texts += page["texts"]
+        panels.append(
+            {
+                "tracks": page["tracks"] + offset,
+                "draw_tracks": page["draw_tracks"],
+                "highlight": page["highlight"] + offset,
+                "moving": page["moving"] + offset,
+                "moving_clusters": [g + first_cluster for g in page["moving_clusters"]],
+            }
+        )
+        for image in spec["layout"]["images"]:  # faint tracks as a picture (many clusters)
+            images.append({**image, "xref": "x" + ax, "yref": "y" + ax})
+        xdom, ydom = cell(p)
+        r, c = divmod(p, cols)
+        x_axis = _axis("", xlim)
+        x_axis.pop("title")
+        y_axis = _axis(pic.ylabel if c == 0 else "", ylim)
+        if c:
+            y_axis.pop("title")
+        layout_axes["xaxis" + ax] = {**x_axis, "domain": xdom, "anchor": "y" + ax,
+                                     **({"matches": "x"} if p else {})}  # fmt: skip
+        layout_axes["yaxis" + ax] = {**y_axis, "domain": ydom, "anchor": "x" + ax,
+                                     "showticklabels": c == 0,
+                                     **({"matches": "y"} if p else {})}  # fmt: skip
+        annotations.append(
+            {
+                **_note(html.escape(" ".join(pic.title.split())), xdom[0], ydom[1], "left"),
+                "yanchor": "bottom",
+                "yshift": 3,
+                "font": {"size": 12, "color": "#333333"},
+            }
+        )
+        if pic.caption:
+            annotations.append(
+                {
+                    **_note(
+                        "<br>".join(html.escape(line) for line in pic.caption),
+                        xdom[0],
+                        ydom[0],
+                        "left",
+                    ),  # fmt: skip
+                    "yshift": -20,
+                    "font": {"size": 10.5, "color": TICK_TEXT},
+                }
+            )
+
+    # -- one slider (and play/pause) for all panels: the single page's, relabelled
+    base = specs[0]["layout"]
+    slider = dict(base["sliders"][0])
+    frame_names = [f["name"] for f in specs[0]["frames"]]
+    slider["steps"] = [
+        {**step, "label": _step_label(k, n)} for k, step in enumerate(slider["steps"])
+    ]
+    slider["currentvalue"] = {**slider["currentvalue"], "prefix": ""}
+    slider_y = below(UNDER + 4)
+    slider["y"] = slider_y
+    plot_frames = []
+    for k in range(n):
+        plot_frames.append(
+            {
+                "name": frame_names[k],
+                "traces": [pp["moving"] for pp in panels],
+                "data": [spec["frames"][k]["data"][0] for spec in specs],
+            }
+        )
+    menus = []
+    for menu in base["updatemenus"]:
+        menu = dict(menu)
+        if any(b["label"] == PLAY for b in menu["buttons"]):
+            menu["y"] = slider_y
+        else:  # a toggle: it shows or hides that layer in every panel
+            button = dict(menu["buttons"][0])
+            (index,) = button["args"][1]
+            button["args"] = [button["args"][0], copies[index]]
+            button["args2"] = [button["args2"][0], copies[index]]
+            menu["buttons"] = [button]
+            menu["yanchor"] = "top"
+            menu["y"] = 1.0 - (_legend_px(data) + 16 + 34 * (len(menus) - 1)) / plot_h
+        menus.append(menu)
+
+    lines = list(caption)
+    lines.append("Hover or tap a cluster for its numbers and its track")
+    annotations += [
+        {
+            **_note(html.escape(pic0.xlabel), 0.5, below(UNDER - 26), "center"),
+            "font": {"size": 13, "color": TEXT},
+        },  # fmt: skip
+        _note("no pooling", 0.0, below(UNDER + 76), "left"),
+        _note("the fitted models", 1.0, below(UNDER + 76), "right"),
+        {
+            **_note(
+                "<br>".join(html.escape(line) for line in lines), 0.0, below(UNDER + 98), "left"
+            ),  # fmt: skip
+            "x": -60 / 1000,
+        },
+    ]
+    layout = {
+        **{
+            k: base[k]
+            for k in (
+                "paper_bgcolor",
+                "plot_bgcolor",
+                "font",
+                "hovermode",
+                "hoverlabel",
+                "showlegend",
+                "legend",
+            )
+        },  # fmt: skip
+        "height": height,
+        "autosize": True,
+        "margin": {**MARGIN, "t": TOP, "b": under},
+        "title": {
+            "text": html.escape(" ".join(title.split())),
+            "x": 0.01,
+            "xanchor": "left",
+            "y": 1 - 14 / height,
+            "yanchor": "top",
+            "font": {"size": 17, "color": "#333333", "family": FONT},
+        },
+        **layout_axes,
+        "sliders": [slider],
+        "updatemenus": menus,
+        "annotations": annotations,
+        "images": images,
+    }
+    page = {"panels": panels, "texts": texts, "play": PLAY, "replay": specs[0]["page"]["replay"]}
+    return {"data": data, "layout": layout, "frames": plot_frames, "page": page}
+
+
+def _legend_px(data) -> int:
+    """About how tall the legend at the right is, in pixels: its title, an entry a
+    line (the ellipses' two lines)."""
+    entries = [t for t in data if t.get("showlegend", True)]
+    return 30 + 29 * len(entries) + 15
+
+
+def _step_label(k: int, n: int) -> str:
+    if k == 0:
+        return "κ = ∞ in every panel: no pooling (the by-cluster OLS estimates)"
+    if k == n - 1:
+        return "κ = 1 in every panel: the fitted mixed models"
+    return f"step {k} of {n - 1} along each panel's pooling path (κ from ∞ to 1)"
