@@ -46,19 +46,21 @@ class RunResult:
         pooling slider, play/pause and hover, in the window of this run's picture."""
         from shrinkcli.page import figure
         from shrinkcli.settings import RenderSettings
-        from shrinkcli.strip import check_strip
 
-        check_strip(getattr(self.fits, "formula", None), settings, "figure.html")
         if settings is None and self.picture is not None:
             settings = RenderSettings(zoom=self.picture["zoom"])
+        if hasattr(self.fits, "re_var"):  # a random-intercept model: the strip's page
+            from shrinkcli.strip_page import figure as strip_figure
+
+            return strip_figure(self.data, self.fits, settings, title=title)
         return figure(self.data, self.fits, settings=settings, title=title)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         """Jupyter shows a run as its interactive figure when plotly is installed."""
         import importlib.util
 
-        if importlib.util.find_spec("plotly") is None or hasattr(self.fits, "re_var"):
-            return None  # no interactive figure of a random-intercept model yet
+        if importlib.util.find_spec("plotly") is None:
+            return None
         return self.figure()._repr_mimebundle_(include, exclude)
 
 

@@ -47,8 +47,8 @@ def check_order(order: str | None) -> None:
 
 
 def check_strip(formula, settings, output) -> None:
-    """What the random-intercept picture cannot show, refused before any work; and
-    ``--order``, which only it has."""
+    """What the random-intercept picture cannot show (``--highlight``), refused before
+    any work; and ``--order``, which only it has. ``output`` is kept for callers."""
     intercept = formula is not None and not formula.random_slope
     if not intercept:
         if getattr(settings, "order", None) is not None:
@@ -57,17 +57,10 @@ def check_strip(formula, settings, output) -> None:
                 "y ~ 1 + (1 | g)); the plane of y ~ x + (x | g) has no rows: drop it"
             )
         return
-    from pathlib import Path
-
     if getattr(settings, "highlight", None) is not None:
         raise UsageError(
             f"--highlight follows clusters in the plane's explaining layout; the picture of "
             f"{formula} shows every cluster on its own row: drop it"
-        )
-    if output is not None and Path(output).suffix.lower() == ".html":
-        raise UsageError(
-            f"the interactive page is not made for random-intercept models ({formula}) yet; "
-            "write .gif, .mp4 or .png"
         )
 
 
@@ -181,16 +174,24 @@ def describe(picture: StripPicture, settings) -> dict:
 
 
 def draw_strip(data, fits, *, scenario=None, title: str = "", settings, output, progress=None):
-    """Draw the strip of a random-intercept fit to ``output`` (.gif, .mp4, .png; written
-    atomically by shrinkcli.encode). Returns (path, the JSON description)."""
+    """Draw the strip of a random-intercept fit to ``output`` (.gif, .mp4, .png, or the
+    interactive .html page; written atomically). Returns (path, the JSON description)."""
     from pathlib import Path
 
     from shrinkcli.encode import write_animation, write_still
     from shrinkcli.render.strip import render_strip, render_strip_still
 
     picture = strip_picture(data, fits, scenario=scenario, title=title, settings=settings)
-    frames = strip_frames(data, fits, picture, settings)
     output = Path(output)
+    if output.suffix.lower() == ".html":  # the slider runs along the exact pooling path
+        from dataclasses import replace
+
+        from shrinkcli.strip_page import write_strip_page
+
+        page = replace(settings, path="pooling", ease="linear", story=False)
+        path = write_strip_page(picture, strip_frames(data, fits, picture, page), page, output)
+        return path, describe(picture, settings)
+    frames = strip_frames(data, fits, picture, settings)
     if output.suffix.lower() == ".png":
         path = write_still(render_strip_still(picture, settings, frames), output)
     else:

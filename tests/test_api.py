@@ -183,8 +183,8 @@ def test_api_refusals_are_shrink_errors():
         shrinkcli.fit(None, "y ~ x + (1 | g)")
     with pytest.raises(DataError, match="not a table"):
         shrinkcli.fit(42, "y ~ x + (1 | g)")
-    with pytest.raises(UsageError, match="interactive page is not made"):
-        shrinkcli.animate(df, "Reaction ~ Days + (1 | Subject)", output="x.html")
+    with pytest.raises(UsageError, match="--order 'up' is not known"):
+        shrinkcli.animate(df, "Reaction ~ Days + (1 | Subject)", order="up")
     with pytest.raises(UsageError, match="--frames"):
         shrinkcli.animate(df, FORMULAS[0], frames=1)
 

@@ -213,7 +213,7 @@ def test_missing_column_names_the_formula(cli):
     assert res.err.rstrip().endswith("name the right one with --formula")
 
 
-def test_run_draws_random_intercept_models_and_refuses_their_page(cli, tmp_path):
+def test_run_draws_random_intercept_models(cli, tmp_path):
     out = tmp_path / "x.gif"
     res = cli("run", "--data", SLEEP, "--formula", "Reaction ~ Days + (1 | Subject)", "-o", out,
               "--frames", 3, "--hold", 0)  # fmt: skip
@@ -226,11 +226,9 @@ def test_run_draws_random_intercept_models_and_refuses_their_page(cli, tmp_path)
     still = tmp_path / "x.png"
     res = cli("run", "--scenario", toml, "-o", still)
     assert res.code == 0 and still.exists()
-    page = tmp_path / "x.html"
-    res = cli("run", "--scenario", toml, "-o", page)
-    assert res.code == 2 and len(res.err.splitlines()) == 1
-    assert "interactive page is not made for random-intercept models" in res.err
-    assert not page.exists()
+    res = cli("run", "--scenario", toml, "-o", tmp_path / "x.gif", "--highlight", "308",
+              "--layout", "explain")  # fmt: skip
+    assert res.code == 2 and len(res.err.splitlines()) == 1 and "--highlight" in res.err
 
 
 def test_run_draws_the_full_model_named_by_formula(cli, tmp_path):

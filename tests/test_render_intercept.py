@@ -329,3 +329,28 @@ def test_batch_runs_a_random_intercept_scenario(cli, tmp_path):
     assert row["status"] == "ok"
     assert row["fit"]["fixed_slope"] is None and row["fit"]["var_slope"] is None
     assert (tmp_path / "out" / "ri.png").exists()
+
+
+def test_page_slides_along_the_exact_pooling_path(cli, tmp_path):
+    pytest.importorskip("plotly")
+    from shrinkcli.strip_page import figure
+
+    data, fits = _real("ChickWeight", True)
+    fig = figure(data, fits, RenderSettings(frames=12))
+    pic = strip_picture(data, fits)
+    ok = pic.has_ols
+    assert len(fig.frames) == 12 and len(fig.layout.sliders[0].steps) == 12
+    np.testing.assert_array_equal(fig.frames[0].data[0].x, pic.ols[ok])
+    np.testing.assert_array_equal(fig.frames[-1].data[0].x, pic.mixed[ok])
+    assert fig.layout.sliders[0].steps[0].label == "κ = ∞"
+    assert fig.layout.sliders[0].steps[-1].label == "κ = 1"
+    line = fig.layout.shapes[0]
+    assert line.x0 == line.x1 == pic.fixed
+    assert tuple(fig.layout.xaxis.range) == strip_window(pic, "auto")
+    out = tmp_path / "p.html"
+    res = cli("run", "--data", REAL / "Orange" / "data.csv", "--formula",
+              "circumference ~ 1 + (1 | Tree)", "-o", out, "--frames", 4)  # fmt: skip
+    assert res.code == 0, res.err
+    text = out.read_text()
+    assert text.startswith("<!doctype html>") and "shrinkage factor" in text
+    assert 'src="https://cdn.plot.ly' not in text  # plotly.js inline: works offline
