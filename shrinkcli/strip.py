@@ -113,11 +113,13 @@ class StripPicture:
         return share
 
 
-def rows(sizes: np.ndarray, mixed: np.ndarray, order: str) -> np.ndarray:
+def rows(sizes: np.ndarray, mixed: np.ndarray, order: str, ols=None) -> np.ndarray:
     """(G,) row of each cluster, 0 at the bottom: by size (ties by mixed estimate), the
-    largest at the top; or by mixed estimate (ties by size), the highest at the top."""
+    largest at the top; or by mixed estimate (ties by size), the highest at the top.
+    Remaining ties (a singular fit's equal mixed estimates) go by ``ols``, if given."""
     sizes, mixed = np.asarray(sizes, dtype=float), np.asarray(mixed, dtype=float)
-    keys = (mixed, sizes) if order == "size" else (sizes, mixed)
+    ols = np.zeros_like(mixed) if ols is None else np.asarray(ols, dtype=float)
+    keys = (ols, mixed, sizes) if order == "size" else (ols, sizes, mixed)
     rank = np.lexsort(keys)  # last key first: size (or estimate) ascending
     out = np.empty(len(sizes), dtype=float)
     out[rank] = np.arange(len(sizes), dtype=float)
@@ -233,7 +235,7 @@ def strip_picture(data, fits, *, scenario=None, title: str = "", settings=None) 
         re_sd=float(fits.re_sd),
         sigma=math.sqrt(fits.sigma2),
         pooled=complete_pooling(stats, slope),
-        rows=rows(fits.sizes, mixed, order),
+        rows=rows(fits.sizes, mixed, order, ols),
         labels=tuple(str(v) for v in np.asarray(data.labels).tolist()),
         order=order,
         slope=slope,

@@ -354,3 +354,13 @@ def test_page_slides_along_the_exact_pooling_path(cli, tmp_path):
     text = out.read_text()
     assert text.startswith("<!doctype html>") and "shrinkage factor" in text
     assert 'src="https://cdn.plot.ly' not in text  # plotly.js inline: works offline
+
+
+def test_a_singular_fits_equal_mixed_estimates_are_ordered_by_their_own_estimates():
+    sizes, mixed, ols = np.array([7, 7, 7]), np.zeros(3), np.array([2.0, -1.0, 5.0])
+    for order in ("size", "estimate"):
+        assert rows(sizes, mixed, order, ols).tolist() == [1.0, 0.0, 2.0]
+    data, fits = _real("Orange", False)  # circumference ~ 1 + (1 | Tree) is singular
+    assert fits.singular
+    pic, _, _ = _case(data, fits)
+    assert np.all(np.diff(pic.ols[np.argsort(pic.rows)]) > 0)
