@@ -42,6 +42,9 @@ TOP = 84  # the grid's title and the first row's panel titles
 GAP = 88  # between rows: x tick labels, the panel's two caption lines, the next title
 UNDER = 84  # under the last row: x tick labels, caption lines, the x label
 H_GAP = 0.03  # between columns, a fraction of the plotting width
+MIN_PANEL_PX = 300  # a panel is at least this wide (the page scrolls sideways if need be)
+TITLE_CHARS = 46  # a panel title longer than this is set on two lines
+TITLE_LINE_PX = 15  # the room a second title line takes
 MARGIN = {"l": 80, "r": 200}
 CAPTION_PX = 15  # one caption line
 
@@ -92,6 +95,7 @@ _GRID_JS = """
                         y: [Array.from(t.y.subarray(j * w, j * w + nf))]},
                    [S.panels[o[0]].highlight]);
   }
+  gd.style.minWidth = S.min_width + 'px';
   Plotly.newPlot(gd, fig.data, fig.layout, fig.config).then(function () {
     return Plotly.addFrames(gd, fig.frames);
   }).then(function () {
@@ -184,15 +188,18 @@ def grid_figure(pictures, frames, settings, *, shape, limits, title: str = "", c
         raise ValueError("every panel must have the same number of frames")
 
     # -- geometry, in page pixels: rows of ROW_PX with GAP between them
-    plot_h = rows * ROW_PX + (rows - 1) * GAP
+    titles = [_two_lines(" ".join(pic.title.split())) for pic in pictures]
+    extra = TITLE_LINE_PX if any(len(t) > 1 for t in titles) else 0
+    top_px, gap = TOP + extra, GAP + extra
+    plot_h = rows * ROW_PX + (rows - 1) * gap
     under = UNDER + 98 + CAPTION_PX * (len(caption) + 1) + 24
-    height = TOP + plot_h + under
+    height = top_px + plot_h + under
     col_w = (1.0 - (cols - 1) * H_GAP) / cols
 
     def cell(p: int) -> tuple[list[float], list[float]]:
         r, c = divmod(p, cols)
         x0 = c * (col_w + H_GAP)
-        top = 1.0 - r * (ROW_PX + GAP) / plot_h
+        top = 1.0 - r * (ROW_PX + gap) / plot_h
         return [x0, x0 + col_w], [max(0.0, top - ROW_PX / plot_h), top]
 
     def below(px: float) -> float:  # paper y of a point px pixels below the plotting area
@@ -249,7 +256,9 @@ def grid_figure(pictures, frames, settings, *, shape, limits, title: str = "", c
                                      **({"matches": "y"} if p else {})}  # fmt: skip
         annotations.append(
             {
-                **_note(html.escape(" ".join(pic.title.split())), xdom[0], ydom[1], "left"),
+                **_note(
+                    "<br>".join(html.escape(t) for t in titles[p]), xdom[0], ydom[1], "left"
+                ),  # fmt: skip
                 "yanchor": "bottom",
                 "yshift": 3,
                 "font": {"size": 12, "color": "#333333"},
@@ -334,7 +343,7 @@ def grid_figure(pictures, frames, settings, *, shape, limits, title: str = "", c
         },  # fmt: skip
         "height": height,
         "autosize": True,
-        "margin": {**MARGIN, "t": TOP, "b": under},
+        "margin": {**MARGIN, "t": top_px, "b": under},
         "title": {
             "text": html.escape(" ".join(title.split())),
             "x": 0.01,
@@ -349,7 +358,8 @@ def grid_figure(pictures, frames, settings, *, shape, limits, title: str = "", c
         "annotations": annotations,
         "images": images,
     }
-    page = {"panels": panels, "texts": texts, "play": PLAY, "replay": specs[0]["page"]["replay"]}
+    page = {"panels": panels, "texts": texts, "play": PLAY, "replay": specs[0]["page"]["replay"],
+            "min_width": cols * MIN_PANEL_PX + MARGIN["l"] + MARGIN["r"]}  # fmt: skip
     return {"data": data, "layout": layout, "frames": plot_frames, "page": page}
 
 
@@ -358,6 +368,16 @@ def _legend_px(data) -> int:
     line (the ellipses' two lines)."""
     entries = [t for t in data if t.get("showlegend", True)]
     return 30 + 29 * len(entries) + 15
+
+
+def _two_lines(title: str) -> list[str]:
+    """A panel title as one line, or two split at the space nearest its middle when
+    it is longer than TITLE_CHARS (a panel is about 300 pixels wide)."""
+    if len(title) <= TITLE_CHARS or " " not in title:
+        return [title]
+    spaces = [i for i, ch in enumerate(title) if ch == " "]
+    cut = min(spaces, key=lambda i: abs(i - len(title) / 2))
+    return [title[:cut], title[cut + 1 :]]
 
 
 def _step_label(k: int, n: int) -> str:
