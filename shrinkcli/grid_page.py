@@ -33,6 +33,7 @@ from shrinkcli.page import (
     _note,
     _plotlyjs_tag,
     _script_json,
+    kappa_text,
     page_figure,
     require_plotly,
 )
@@ -288,13 +289,40 @@ def grid_figure(pictures, frames, settings, *, shape, limits, title: str = "", c
     slider["currentvalue"] = {**slider["currentvalue"], "prefix": ""}
     slider_y = below(UNDER + 4)
     slider["y"] = slider_y
+    # each panel's own κ in its top right corner: the panels' paths differ, so the
+    # slider says only where along them all are
+    kappas = [None if f.kappa is None else [kappa_text(float(v)) for v in f.kappa[:n]]
+              for f in frames]  # fmt: skip
+    kappa_traces = []
+    for p, values in enumerate(kappas):
+        if values is None:
+            continue
+        ax = "" if p == 0 else str(p + 1)
+        kappa_traces.append((len(data), values))
+        data.append(
+            {
+                "type": "scatter",
+                "name": "κ",
+                "mode": "text",
+                "x": [xlim[1]],
+                "y": [ylim[1]],
+                "text": ["κ = " + values[0]],
+                "textposition": "bottom left",
+                "textfont": {"size": 11, "color": TEXT},
+                "hoverinfo": "skip",
+                "showlegend": False,
+                "xaxis": "x" + ax,
+                "yaxis": "y" + ax,
+            }
+        )
     plot_frames = []
     for k in range(n):
         plot_frames.append(
             {
                 "name": frame_names[k],
-                "traces": [pp["moving"] for pp in panels],
-                "data": [spec["frames"][k]["data"][0] for spec in specs],
+                "traces": [pp["moving"] for pp in panels] + [i for i, _ in kappa_traces],
+                "data": [spec["frames"][k]["data"][0] for spec in specs]
+                + [{"text": ["κ = " + values[k]]} for _, values in kappa_traces],
             }
         )
     menus = []

@@ -98,7 +98,10 @@ def test_slider_moves_every_panel_from_its_ols_to_its_mixed_estimates(grid):
     fig = _figure(page)
     frames, panels = fig["frames"], fig["page"]["panels"]
     assert len(frames) == FRAMES == len(fig["layout"]["sliders"][0]["steps"])
-    assert all(f["traces"] == [p["moving"] for p in panels] for f in frames)
+    moving_traces = [p["moving"] for p in panels]
+    assert all(f["traces"][: len(panels)] == moving_traces for f in frames)
+    kappas = [[d["text"][0] for d in f["data"][len(panels) :]] for f in frames]  # each panel's
+    assert kappas[0] == ["κ = ∞"] * len(panels) and kappas[-1] == ["κ = 1"] * len(panels)
     for p, panel in enumerate(panels):
         moving = _moving(result, p)
         offset = sum(f.n_clusters for f in result.fits[:p])
