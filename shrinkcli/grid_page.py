@@ -340,7 +340,7 @@ def grid_figure(pictures, frames, settings, *, shape, limits, title: str = "", c
             menu["y"] = 1.0 - (_legend_px(data) + 16 + 34 * (len(menus) - 1)) / plot_h
         menus.append(menu)
 
-    lines = list(caption)
+    lines = list(caption) + _more_caption(pictures, frames, n)
     lines.append("Hover or tap a cluster for its numbers and its track")
     annotations += [
         {
@@ -396,6 +396,27 @@ def _legend_px(data) -> int:
     line (the ellipses' two lines)."""
     entries = [t for t in data if t.get("showlegend", True)]
     return 30 + 29 * len(entries) + 15
+
+
+def _more_caption(pictures, frames, n: int) -> list[str]:
+    """What the single page's caption says that the grid's does not: point sizes, and
+    singular fits' straight κ = ∞ start."""
+    import numpy as np
+
+    lines = []
+    ranges = {(int(p.sizes.min()), int(p.sizes.max())) for p in pictures if not p.balanced}
+    if len(ranges) == 1:
+        ((lo, hi),) = ranges
+        lines.append(f"Point area shows cluster size ({lo} to {hi} observations)")
+    elif ranges:
+        lines.append("Point area shows cluster size, in each panel from its smallest to its "
+                     "largest cluster")  # fmt: skip
+    if any(f.kappa is not None and np.isinf(np.asarray(f.kappa[1:n])).any() for f in frames):
+        lines.append(
+            "Singular fits: no κ reaches their OLS estimates, so the κ = ∞ part runs straight "
+            "from them onto the fit's zero-variance direction (it is not a model)"
+        )
+    return lines
 
 
 def _two_lines(title: str) -> list[str]:

@@ -75,7 +75,7 @@ def test_page_is_one_offline_file_of_subplots_in_the_shared_window(grid):
         assert html.escape(pic.title) in [n.replace("<br>", " ") for n in notes]
         assert "<br>".join(html.escape(line) for line in pic.caption) in notes
     assert layout["title"]["text"] == "4 scenarios side by side"
-    assert any("Pooling path" in n or "pooling path" in n for n in notes)
+    assert any("pooling path" in n and "Point area shows cluster size" in n for n in notes)
 
 
 def test_every_trace_sits_on_its_panels_axes_and_the_legend_is_one(grid):
