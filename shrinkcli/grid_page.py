@@ -193,7 +193,9 @@ def grid_figure(pictures, frames, settings, *, shape, limits, title: str = "", c
     extra = TITLE_LINE_PX if any(len(t) > 1 for t in titles) else 0
     top_px, gap = TOP + extra, GAP + extra
     plot_h = rows * ROW_PX + (rows - 1) * gap
-    under = UNDER + 98 + CAPTION_PX * (len(caption) + 1) + 24
+    lines = list(caption) + _more_caption(pictures, frames, n)
+    lines.append("Hover or tap a cluster for its numbers and its track")
+    under = UNDER + 98 + CAPTION_PX * len(lines) + 24
     height = top_px + plot_h + under
     col_w = (1.0 - (cols - 1) * H_GAP) / cols
 
@@ -212,14 +214,14 @@ def grid_figure(pictures, frames, settings, *, shape, limits, title: str = "", c
     panels: list[dict[str, Any]] = []
     images: list[dict[str, Any]] = []
     in_legend: set[str] = set()
-    copies: dict[int, list[int]] = {}  # a single page's trace number -> its copies
+    copies: dict[str, list[int]] = {}  # a kind of trace (its legend group) -> every panel's
     layout_axes: dict[str, Any] = {}
     annotations: list[dict[str, Any]] = []
     pic0 = pictures[0]
     for p, (pic, spec) in enumerate(zip(pictures, specs, strict=True)):
         ax = "" if p == 0 else str(p + 1)
         offset, first_cluster = len(data), len(texts)
-        for i, trace in enumerate(spec["data"]):
+        for trace in spec["data"]:
             t = {**trace, "xaxis": "x" + ax, "yaxis": "y" + ax}
             group = t.get("legendgroup") or t["name"]
             t["legendgroup"] = group
@@ -228,7 +230,7 @@ def grid_figure(pictures, frames, settings, *, shape, limits, title: str = "", c
                 in_legend.add(group)
             if "customdata" in t:
                 t["customdata"] = [g + first_cluster for g in t["customdata"]]
-            copies.setdefault(i, []).append(len(data))
+            copies.setdefault(group, []).append(len(data))
             data.append(t)
         page = spec["page"]
         texts += page["texts"]
@@ -333,15 +335,15 @@ def grid_figure(pictures, frames, settings, *, shape, limits, title: str = "", c
         else:  # a toggle: it shows or hides that layer in every panel
             button = dict(menu["buttons"][0])
             (index,) = button["args"][1]
-            button["args"] = [button["args"][0], copies[index]]
-            button["args2"] = [button["args2"][0], copies[index]]
+            kind = specs[0]["data"][index]
+            every = copies[kind.get("legendgroup") or kind["name"]]
+            button["args"] = [button["args"][0], every]
+            button["args2"] = [button["args2"][0], every]
             menu["buttons"] = [button]
             menu["yanchor"] = "top"
             menu["y"] = 1.0 - (_legend_px(data) + 16 + 34 * (len(menus) - 1)) / plot_h
         menus.append(menu)
 
-    lines = list(caption) + _more_caption(pictures, frames, n)
-    lines.append("Hover or tap a cluster for its numbers and its track")
     annotations += [
         {
             **_note(html.escape(pic0.xlabel), 0.5, below(UNDER - 26), "center"),

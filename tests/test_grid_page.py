@@ -213,3 +213,27 @@ def test_hovering_a_point_in_a_later_panel_names_its_cluster(browser, grid):  # 
     track = _wait(browser, READ_MOVING.replace("return out;", "return out.x.length && out;"),
                   panel["highlight"])  # fmt: skip
     assert len(track["x"]) == FRAMES
+
+
+def test_play_runs_and_a_toggle_shows_the_ellipses_in_every_panel(browser, grid):  # noqa: F811
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    page, _ = grid
+    _open(browser, page)
+    _slide_to(browser, "start")
+
+    def button(label: str):
+        for el in browser.find_elements("css selector", "#shrink-page .updatemenu-button"):
+            if label in el.text:
+                return el
+        raise AssertionError(f"no button {label!r}")
+
+    ActionChains(browser).move_to_element(button("Play")).click().perform()
+    _wait(browser, GD + "return gd.layout.sliders[0].active === arguments[0];", FRAMES - 1)
+    ellipses = [i for i, t in enumerate(_figure(page)["data"]) if t["name"].startswith("50/80")]
+    assert len(ellipses) == 4
+    shown = GD + "return arguments[0].map(function (i) { return gd.data[i].visible; });"
+    assert browser.execute_script(shown, ellipses) == ["legendonly"] * 4
+    ActionChains(browser).move_to_element(button("Ellipses")).click().perform()
+    _wait(browser, GD + "return arguments[0].every(function (i) { return gd.data[i].visible "
+          "=== true; });", ellipses)  # fmt: skip
