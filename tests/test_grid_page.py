@@ -141,6 +141,33 @@ def test_cli_writes_the_grid_page(cli, tmp_path):
     assert fig["layout"]["xaxis2"]["range"] == doc["window"]["intercept"]
 
 
+def test_missing_plotly_is_one_line_before_any_work(cli, tmp_path, monkeypatch):
+    import sys
+
+    for name in [m for m in sys.modules if m == "plotly" or m.startswith("plotly.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "plotly", None)  # import plotly now fails
+    got = cli("grid", "--sd-slope", "0.1,1", "-o", tmp_path / "g.html")
+    assert got.code == 2
+    assert got.err.strip().endswith("needs plotly: pip install 'shrinkcli[html]'")
+    assert len(got.err.strip().splitlines()) == 1 and not (tmp_path / "g.html").exists()
+
+
+def test_cdn_page_is_small(grid, tmp_path):
+    from shrinkcli.grid_page import write_grid_page
+    from shrinkcli.pipeline import make_frames, page_settings
+    from shrinkcli.settings import RenderSettings
+
+    page, result = grid
+    on_path = page_settings(RenderSettings(frames=FRAMES))
+    frames = [make_frames(d, f, on_path) for d, f in zip(result.data, result.fits, strict=True)]
+    out = write_grid_page(result.pictures, frames, on_path, tmp_path / "cdn.html",
+                          shape=result.shape, limits=result.window, title="four",
+                          labels=[d.labels for d in result.data], plotlyjs="cdn")  # fmt: skip
+    assert out.stat().st_size < 500_000
+    assert _figure(out)["frames"] == _figure(page)["frames"]
+
+
 # ----------------------------------------------------------------------------- in a browser
 
 
