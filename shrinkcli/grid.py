@@ -159,8 +159,9 @@ def check_plan(plan: GridPlan, width: int | None, height: int | None, cols: int 
         formula = as_formula(p.values.get("formula"))
         if formula is not None and not formula.random_slope:
             raise UsageError(
-                f"panel {p.title!r}: the grid draws y ~ x + (x | g) only; "
-                f"draw {formula} with shrink run"
+                f"panel {p.title!r}: panels of {formula} (a random-intercept model) are not "
+                "drawn yet, only of y ~ x + (x | g); draw it alone: shrink run with one value "
+                "per flag"
             )
         checked.append((scenario, settings))
     first = checked[0][1]

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from shrinkcli.page import _mix, _step_label
 from shrinkcli.strip import StripPicture, outside, strip_window
 
 HEIGHT = 720
@@ -24,19 +25,6 @@ TRUTH = "#333333"
 TEXT = "#4D4D4D"
 TICK_TEXT = "#7F7F7F"
 FONT = "Helvetica Neue, Helvetica, Arial, sans-serif"
-
-
-def _mix(a: str, b: str, t: float) -> str:
-    ca = np.array([int(a[i : i + 2], 16) for i in (1, 3, 5)], dtype=float)
-    cb = np.array([int(b[i : i + 2], 16) for i in (1, 3, 5)], dtype=float)
-    r, g, bl = np.round((1 - t) * ca + t * cb).astype(int)
-    return f"rgb({r},{g},{bl})"
-
-
-def _kappa(k: float) -> str:
-    from shrinkcli.render.dial import format_kappa
-
-    return format_kappa(float(k))
 
 
 def hover_texts(picture: StripPicture) -> list[str]:
@@ -113,14 +101,13 @@ def strip_figure(picture: StripPicture, frames, settings):
                              legendgroup="mixed", showlegend=False,
                              marker={"color": colours[0], "size": 7},
                              hovertext=[texts[j] for j in ok], **hover))  # fmt: skip
-    kappa = frames.kappa[:n] if frames.kappa is not None else np.linspace(1, 0, n)
     plot_frames = [
         go.Frame(name=str(k), traces=[moving],
                  data=[go.Scatter(x=pos[k, ok], marker={"color": colours[k], "size": 7})])
         for k in range(n)
     ]  # fmt: skip
     steps = [
-        {"label": f"κ = {_kappa(kappa[k])}" if frames.kappa is not None else str(k),
+        {"label": _step_label(k, n, frames.kappa),  # unique: plotly finds a step by it
          "method": "animate",
          "args": [[str(k)], {"mode": "immediate", "frame": {"duration": 0, "redraw": False},
                              "transition": {"duration": 0}}]}
@@ -164,7 +151,8 @@ def strip_figure(picture: StripPicture, frames, settings):
                                    "args": [[None], {"mode": "immediate",
                                                      "frame": {"duration": 0}}]}]}],
         sliders=[{"active": 0, "steps": steps, "x": 0.22, "y": -0.08, "len": 0.78,
-                  "currentvalue": {"prefix": "Pooling path: "}, "pad": {"t": 30}}],
+                  "currentvalue": {"prefix": "κ = " if frames.kappa is not None else ""},
+                  "pad": {"t": 30}}],
     )  # fmt: skip
     return go.Figure(data=traces, layout=layout, frames=plot_frames)
 
