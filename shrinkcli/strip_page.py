@@ -151,8 +151,10 @@ def strip_figure(picture: StripPicture, frames, settings):
                                    "args": [[None], {"mode": "immediate",
                                                      "frame": {"duration": 0}}]}]}],
         sliders=[{"active": 0, "steps": steps, "x": 0.22, "y": -0.08, "len": 0.78,
-                  "currentvalue": {"prefix": "κ = " if frames.kappa is not None else ""},
-                  "pad": {"t": 30}}],
+                  "currentvalue": {"prefix": "κ = " if frames.kappa is not None else "",
+                                   "font": {"size": 13, "color": TEXT}},
+                  "pad": {"t": 30},
+                  "font": {"size": 1, "color": "rgba(0,0,0,0)"}}],  # 60 labels: none shown
     )  # fmt: skip
     return go.Figure(data=traces, layout=layout, frames=plot_frames)
 
@@ -162,7 +164,7 @@ def write_strip_page(picture: StripPicture, frames, settings, output: str | Path
     from shrinkcli.output import text_output
 
     text = strip_figure(picture, frames, settings).to_html(
-        include_plotlyjs=True, full_html=True, config={"displaylogo": False}
+        include_plotlyjs=True, full_html=True, auto_play=False, config={"displaylogo": False}
     )
     with text_output(str(output)) as fh:
         fh.write(text)

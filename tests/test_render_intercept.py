@@ -356,6 +356,7 @@ def test_page_slides_along_the_exact_pooling_path(cli, tmp_path):
     text = out.read_text()
     assert text.startswith("<!doctype html>") and "shrinkage factor" in text
     assert 'src="https://cdn.plot.ly' not in text  # plotly.js inline: works offline
+    assert "Plotly.animate(" not in text  # it opens at no pooling, until Play or the slider
 
 
 def test_a_singular_fits_equal_mixed_estimates_are_ordered_by_their_own_estimates():
