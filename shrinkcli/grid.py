@@ -56,6 +56,7 @@ class GridResult:
     size: tuple[int, int]
     output: Path | None
     seconds: float
+    strip: bool = False  # random-intercept panels: window is (lo, hi) of the estimate
 
 
 def plan_grid(files: list[str], flags: dict[str, Any], *, title: str | None = None,
@@ -146,8 +147,9 @@ def check_plan(plan: GridPlan, width: int | None, height: int | None, cols: int 
     """Every panel's values, and the picture they share, checked before any work.
 
     Returns (per-panel Scenario or None, the grid's RenderSettings, (rows, cols)).
+    Panels are all planes or all strips (grid_strip.is_strip_grid).
     """
-    from shrinkcli.formula import as_formula
+    from shrinkcli.grid_strip import is_strip_grid
     from shrinkcli.pipeline import check_values
 
     checked = []
@@ -156,18 +158,12 @@ def check_plan(plan: GridPlan, width: int | None, height: int | None, cols: int 
             scenario, settings = check_values(p.values)
         except UsageError as exc:
             raise UsageError(f"panel {p.title!r}: {exc}") from None
-        formula = as_formula(p.values.get("formula"))
-        if formula is not None and not formula.random_slope:
-            raise UsageError(
-                f"panel {p.title!r}: panels of {formula} (a random-intercept model) are not "
-                "drawn yet, only of y ~ x + (x | g); draw it alone: shrink run with one value "
-                "per flag"
-            )
         checked.append((scenario, settings))
+    is_strip_grid(plan)
     first = checked[0][1]
     for p, (_, s) in zip(plan.panels, checked, strict=True):
-        differ = [k for k in ("frames", "hold", "fps", "ease", "ellipses", "truth", "zoom", "path")
-                  if getattr(s, k) != getattr(first, k)]  # fmt: skip
+        differ = [k for k in ("frames", "hold", "fps", "ease", "ellipses", "truth", "zoom", "path",
+                              "order") if getattr(s, k) != getattr(first, k)]  # fmt: skip
         if differ:
             k = differ[0]
             raise UsageError(
@@ -177,8 +173,8 @@ def check_plan(plan: GridPlan, width: int | None, height: int | None, cols: int 
             )
     if first.layout != "single" or first.story:
         raise UsageError(
-            "a grid draws the plane in each panel; --layout explain and --story explain one "
-            "scenario: use shrink run for them"
+            "a grid draws the plane (or the strip) in each panel; --layout explain and --story "
+            "explain one scenario: use shrink run for them"
         )
     if cols is not None and plan.shape is not None:
         raise UsageError(
@@ -236,10 +232,17 @@ def run_grid(plan: GridPlan, output: str | Path | None, *, width: int | None = N
              height: int | None = None, cols: int | None = None,
              progress=None) -> GridResult:  # fmt: skip
     """Fit every panel and draw them as one animation or still (by ``output``'s suffix)."""
-    from shrinkcli.pipeline import check_output, fit_data, load_data
+    from shrinkcli.grid_strip import is_strip_grid
+    from shrinkcli.pipeline import check_output, fit_data, is_page, load_data
 
     start = time.perf_counter()
     scenarios, settings, shape = check_plan(plan, width, height, cols)
+    strip = is_strip_grid(plan)
+    if strip and is_page(output):
+        raise UsageError(
+            "-o .html: the grid's page draws planes only; for random-intercept models write "
+            ".gif, .mp4 or .png, or each strip's page alone with shrink run -o strip.html"
+        )
     check_output(output, settings)
     datas, fitted = [], []
     for p, scenario in zip(plan.panels, scenarios, strict=True):
@@ -253,8 +256,9 @@ def run_grid(plan: GridPlan, output: str | Path | None, *, width: int | None = N
                 formula=p.values.get("formula"),
             )  # fmt: skip
         )
+    panel = _strip_picture if strip else _picture
     pictures = [
-        _picture(p, d, f, s, settings)
+        panel(p, d, f, s, settings)
         for p, d, f, s in zip(plan.panels, datas, fitted, scenarios, strict=True)
     ]
     limits = shared_window(pictures, settings)
@@ -263,7 +267,13 @@ def run_grid(plan: GridPlan, output: str | Path | None, *, width: int | None = N
         path = _draw(plan, pictures, datas, fitted, settings, shape, limits, output, progress)
     return GridResult(plan.panels, tuple(datas), tuple(fitted), tuple(pictures), limits, shape,
                       (settings.width, settings.height), path,
-                      time.perf_counter() - start)  # fmt: skip
+                      time.perf_counter() - start, strip)  # fmt: skip
+
+
+def _strip_picture(plan: PanelPlan, data, fits, scenario, settings):
+    from shrinkcli.grid_strip import strip_panel
+
+    return strip_panel(plan.title, data, fits, scenario, settings)
 
 
 def _picture(plan: PanelPlan, data, fits, scenario, settings):
@@ -297,45 +307,69 @@ def panel_caption(fits, data) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def shared_window(pictures, settings) -> tuple[tuple[float, float], tuple[float, float]]:
+def shared_window(pictures, settings) -> tuple:
     """One window holding every panel's own window (so every mixed estimate); panels
-    whose axes mean different things (other columns) cannot share one."""
+    whose axes mean different things (other columns) cannot share one. Planes:
+    (xlim, ylim); strips: (lo, hi) of the estimate (grid_strip.shared_window)."""
     from shrinkcli.draw import axis_limits
 
+    strip = is_strip(pictures)
     first = pictures[0]
     for pic in pictures[1:]:
-        if (pic.xlabel, pic.ylabel) != (first.xlabel, first.ylabel):
-            raise UsageError(
-                f"panels {first.title!r} and {pic.title!r} have different axes "
-                f"({first.ylabel!r} vs {pic.ylabel!r}); a grid compares scenarios on the "
-                "same columns: draw the others in a grid of their own"
-            )
+        for label in ("xlabel",) if strip else ("ylabel", "xlabel"):
+            a, b = getattr(first, label), getattr(pic, label)
+            if a != b:
+                raise UsageError(
+                    f"panels {first.title!r} and {pic.title!r} have different axes ({a!r} vs "
+                    f"{b!r}); a grid compares scenarios on the same columns: draw the others "
+                    "in a grid of their own"
+                )
+    if strip:
+        from shrinkcli.grid_strip import shared_window as strip_window
 
+        return strip_window(pictures, settings)
     boxes = [axis_limits(p, settings) for p in pictures]
     xlim = (min(b[0][0] for b in boxes), max(b[0][1] for b in boxes))
     ylim = (min(b[1][0] for b in boxes), max(b[1][1] for b in boxes))
     return xlim, ylim
 
 
+def is_strip(pictures) -> bool:
+    """Random-intercept panels (StripPictures), whose window is (lo, hi) of the estimate."""
+    from shrinkcli.strip import StripPicture
+
+    return isinstance(pictures[0], StripPicture)
+
+
 def grid_caption(plan: GridPlan, pictures, limits, settings) -> tuple[str, ...]:
     from shrinkcli import window
 
+    strip = is_strip(pictures)
     lines = []
     if plan.seed_note:
         lines.append(plan.seed_note + ".")
-    beyond = sum(int(window.outside(p.ols, *limits).sum()) for p in pictures)
-    mixed_beyond = sum(int(window.outside(p.mixed, *limits).sum()) for p in pictures)
+    if strip:
+        from shrinkcli.grid_strip import outside_counts
+
+        beyond, mixed_beyond = outside_counts(pictures, limits)
+    else:
+        beyond = sum(int(window.outside(p.ols, *limits).sum()) for p in pictures)
+        mixed_beyond = sum(int(window.outside(p.mixed, *limits).sum()) for p in pictures)
     edge = window.beyond_edge_line(beyond, mixed_beyond)
     if edge:
         lines.append(f"All panels: {edge[0].lower()}{edge[1:]}")
     method = {f"{'ML' if p.values.get('ml') else 'REML'}" for p in plan.panels}
-    what = "RMSE against the true effects, OLS → mixed" if pictures[0].truth is not None else ""
-    lines.append(
-        f"{'/'.join(sorted(method))} fits; SDs of the random intercepts and slopes and the "
-        "residual" + (f"; {what}" if what else "")
-    )
+    if strip:
+        sds = f"τ the SD of the cluster {pictures[0].what}s, σ the residual SD"
+        what = "RMSE against the true intercepts, by-cluster → mixed"
+    else:
+        sds = "SDs of the random intercepts and slopes and the residual"
+        what = "RMSE against the true effects, OLS → mixed"
+    truth = pictures[0].truth is not None
+    lines.append(f"{'/'.join(sorted(method))} fits; {sds}" + (f"; {what}" if truth else ""))
     if settings.path == "pooling":
-        lines.append("Each frame a model on the pooling path (covariance × κ, κ = ∞ → 1)")
+        scaled = "random-intercept variance" if strip else "covariance"
+        lines.append(f"Each frame a model on the pooling path ({scaled} × κ, κ = ∞ → 1)")
     return tuple(lines)
 
 
@@ -353,8 +387,17 @@ def _draw(plan, pictures, datas, fitted, settings, shape, limits, output, progre
                                title=plan.title,
                                caption=grid_caption(plan, pictures, limits, on_path),
                                labels=[d.labels for d in datas])  # fmt: skip
-    frames = [make_frames(d, f, settings) for d, f in zip(datas, fitted, strict=True)]
-    scene = GridLayout(
+    if is_strip(pictures):
+        from shrinkcli.grid_strip import common_rows, panel_frames
+        from shrinkcli.render.grid_strip import StripGridLayout
+
+        frames = panel_frames(datas, fitted, pictures, settings)
+        pictures = common_rows(pictures)
+        layout, tracks = StripGridLayout, None
+    else:
+        frames = [make_frames(d, f, settings) for d, f in zip(datas, fitted, strict=True)]
+        layout, tracks = GridLayout, [tracks_of(f) for f in frames]
+    scene = layout(
         list(pictures),
         settings,
         shape=shape,
@@ -362,7 +405,7 @@ def _draw(plan, pictures, datas, fitted, settings, shape, limits, output, progre
         title=plan.title,
         captions=[p.caption for p in pictures],
         caption=grid_caption(plan, pictures, limits, settings),
-        tracks=[tracks_of(f) for f in frames],
+        tracks=tracks,
     )
     stream = GridStream(scene, frames)
     output = Path(output)
@@ -397,12 +440,16 @@ def describe_grid(result: GridResult) -> dict[str, Any]:
         doc = to_json(f, truth=d.truth, source=d.source)
         values = {k: v for k, v in p.values.items() if v is not None and k != "title"}
         panels_doc.append({"title": p.title, "values": values, "fit": doc})
-    (x0, x1), (y0, y1) = result.window
+    if result.strip:
+        window = {"estimate": list(result.window)}
+    else:
+        (x0, x1), (y0, y1) = result.window
+        window = {"intercept": [x0, x1], "slope": [y0, y1]}
     return {
         "output": None if result.output is None else str(result.output),
         "rows": result.shape[0],
         "cols": result.shape[1],
         "size": list(result.size),
-        "window": {"intercept": [x0, x1], "slope": [y0, y1]},
+        "window": window,
         "panels": panels_doc,
     }

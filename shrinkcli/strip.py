@@ -260,6 +260,19 @@ def complete_pooling(stats, slope: bool) -> float:
     return math.ldexp(float((n * stats.y_mean).sum() / n.sum()), stats.y_exp)
 
 
+def truth_rmse(picture: StripPicture) -> tuple[float, float] | None:
+    """(by-cluster, mixed) RMSE against the true intercepts over the clusters with a
+    by-cluster estimate; None without truth (data from a file) or such clusters."""
+    if picture.truth is None:
+        return None
+    ok = picture.has_ols & np.isfinite(picture.mixed)
+    if not ok.any():
+        return None
+    o = float(np.sqrt(np.mean((picture.ols[ok] - picture.truth[ok]) ** 2)))
+    m = float(np.sqrt(np.mean((picture.mixed[ok] - picture.truth[ok]) ** 2)))
+    return o, m
+
+
 def caption_lines(fits, picture: StripPicture, data) -> tuple[str, ...]:
     """Fitted SDs (τ, σ); truth RMSE for simulated data; what no pooling means here."""
     from shrinkcli.pipeline import short_number as f
@@ -268,12 +281,9 @@ def caption_lines(fits, picture: StripPicture, data) -> tuple[str, ...]:
         f"{fits.method} fit: SD of the cluster {picture.what}s τ = {f(picture.re_sd)}, "
         f"residual SD σ = {f(picture.sigma)}" + (" (singular)" if fits.singular else "")
     ]
-    if picture.truth is not None:
-        ok = picture.has_ols & np.isfinite(picture.mixed)
-        if ok.any():
-            o = float(np.sqrt(np.mean((picture.ols[ok] - picture.truth[ok]) ** 2)))
-            m = float(np.sqrt(np.mean((picture.mixed[ok] - picture.truth[ok]) ** 2)))
-            lines.append(f"RMSE vs true intercept, by-cluster -> mixed: {f(o)} -> {f(m)}")
+    rmse = truth_rmse(picture)
+    if rmse is not None:
+        lines.append(f"RMSE vs true intercept, by-cluster -> mixed: {f(rmse[0])} -> {f(rmse[1])}")
     if picture.slope:
         x = data.names[1]
         lines.append(

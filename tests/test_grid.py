@@ -349,7 +349,10 @@ def test_grid_writes_mp4(cli, tmp_path):
         (["grid", "--sd-slope", "1,2", "--cols", "3"], "--cols 3 must be from 1 to 2"),
         (["grid", "--sd-slope", "1,2", "--sd-int", "1,2", "--cols", "2"], "drop --cols"),
         (["grid", "--sd-slope", "1,2", "--story"], "use shrink run"),
-        (["grid", "--sd-slope", "1,2", "--formula", "y ~ 1 + (1 | cluster)"], "shrink run"),
+        (
+            ["grid", "--sd-int", "1,2", "--formula", "y ~ 1 + (1 | cluster)", "--story"],
+            "use shrink run",
+        ),
         (["grid", "--sd-slope", ",".join(str(v) for v in range(13))], "too many"),
         (["grid", "--n-cluster", "1,5"], "--n-cluster"),
         (["grid", "--obs-per-cluster", "2.5,3"], "whole number"),

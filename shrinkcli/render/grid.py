@@ -48,16 +48,18 @@ class GridLayout:
         self.pictures, self.settings, self.shape, self.limits = pictures, settings, shape, limits
         self.title, self.caption = title, tuple(caption)
         self.captions = captions or [() for _ in pictures]
-        tracks = tracks or [None] * len(pictures)
-        self.panels = [
-            PlanePanel(cv, pic, settings, tracks=tr, limits=limits)
-            for pic, tr in zip(pictures, tracks, strict=True)
-        ]
+        self.panels = self._make_panels(tracks or [None] * len(pictures))
         self._common_sizes()
         self._place()
         for panel in self.panels:
             panel.draw()
         self.layer = cv.save_layer()
+
+    def _make_panels(self, tracks: list) -> list:
+        return [
+            PlanePanel(self.canvas, pic, self.settings, tracks=tr, limits=self.limits)
+            for pic, tr in zip(self.pictures, tracks, strict=True)
+        ]
 
     def _common_sizes(self) -> None:
         """Unbalanced panels map cluster size to point area on one scale, so that one
@@ -94,9 +96,9 @@ class GridLayout:
         bottom = cv.box(self.xlabel)[3] + 4 * s
         self._cells(pad, bottom, w - pad, top)
 
-    def _legend(self, pad: float, top: float) -> float:
-        """The y label at the left and one legend across the rest; returns their bottom."""
-        cv, st, s = self.canvas, self.settings, self.canvas.scale
+    def _legend_items(self) -> tuple[list, list[str]]:
+        """The one legend's handles and labels: the marks any panel shows."""
+        st = self.settings
         beyond = any(m.any() for p in self.panels for m in p.beyond.values())
         handles, labels = model_legend(
             no_ols=any(bool((~p.has_ols).any()) for p in self.pictures),
@@ -111,6 +113,12 @@ class GridLayout:
             for v, d in zip(sizes, _size_to_diameter(sizes, self.all_sizes) * dens, strict=True):
                 handles.append(dot(TICK_TEXT, size=float(d)))
                 labels.append(f"{v} obs")
+        return handles, labels
+
+    def _legend(self, pad: float, top: float) -> float:
+        """The y label at the left and one legend across the rest; returns their bottom."""
+        cv, s = self.canvas, self.canvas.scale
+        handles, labels = self._legend_items()
         leg = cv.legend(handles, labels, None, (cv.width - pad, top), "upper right",
                         ncol=len(handles), columnspacing=1.1)  # fmt: skip
         x0, y0, _, y1 = cv.box(leg)
@@ -134,22 +142,30 @@ class GridLayout:
         n_cap = max((len(c) for c in self.captions), default=0)
         head = line * 1.25 + 3 * s  # the cell's title
         foot = line * 1.1 + cv.px(3) + n_cap * line * 1.3 + 4 * s  # ticks, caption
-        margin = self._tick_margin()
-        cell_w = (right - left - margin - gap_x * (cols - 1)) / cols
         cell_h = (top - bottom - gap_y * (rows - 1)) / rows
+        lead, each = self._margins(cell_h - head - foot)
+        cell_w = (right - left - lead - cols * each - gap_x * (cols - 1)) / cols
         for k, panel in enumerate(self.panels):
             r, c = divmod(k, cols)
-            l_ = left + margin + c * (cell_w + gap_x)
+            l_ = left + lead + c * (cell_w + gap_x + each) + each
             t_ = top - r * (cell_h + gap_y)
             b_ = t_ - cell_h
-            ax = panel.ax
-            cv.place(ax, l_, b_ + foot, l_ + cell_w, t_ - head)
-            self._style(ax, first=c == 0)
-            cv.one_line(l_, t_, panel.picture.title, 8.5, cell_w, ha="left", va="top",
+            cv.place(panel.ax, l_, b_ + foot, l_ + cell_w, t_ - head)
+            self._style_cell(panel, first=c == 0)
+            l_, width = l_ - each, cell_w + each  # text from the cell's left edge
+            cv.one_line(l_, t_, panel.picture.title, 8.5, width, ha="left", va="top",
                         color=TITLE)  # fmt: skip
             for j, text in enumerate(reversed(self.captions[k])):  # bottom line first
-                cv.one_line(l_, b_ + j * line * 1.3, text, 7, cell_w, ha="left", va="bottom",
+                cv.one_line(l_, b_ + j * line * 1.3, text, 7, width, ha="left", va="bottom",
                             color=TICK_TEXT)  # fmt: skip
+
+    def _margins(self, height: float) -> tuple[float, float]:
+        """(left of the first column, left of every cell) kept for tick labels: the
+        planes' y tick labels stand in the first column only."""
+        return self._tick_margin(), 0.0
+
+    def _style_cell(self, panel, *, first: bool) -> None:
+        self._style(panel.ax, first=first)
 
     def _style(self, ax, *, first: bool) -> None:
         cv = self.canvas

@@ -75,19 +75,44 @@ def point_alpha(picture: StripPicture) -> np.ndarray:
     return alpha
 
 
+def strip_legend(*, no_ols: bool, truth: bool, beyond: bool, band: bool,
+                 one_line: bool = False) -> tuple[list, list[str]]:  # fmt: skip
+    """The strip's 'Model' legend: handles and labels of the marks it may show."""
+    br = " " if one_line else "\n"
+    handles = [dot(ORANGE), dot(OLIVE)]
+    labels = ["by-cluster", "mixed"]
+    if no_ols:
+        handles.append(dot(OLIVE, marker="D", size=4.5, face="none", lw=1.0))
+        labels.append(f"no by-cluster{br}estimate")
+    if truth:
+        handles.append(dot(TRUTH, marker="+", size=5.0, lw=0.8))
+        labels.append("truth")
+    handles.append(Line2D([], [], color=LINE, alpha=0.5, lw=1.2))
+    labels.append("population")
+    if beyond:
+        handles.append(dot(TICK_TEXT, marker=">", size=4.5))
+        labels.append("beyond the edge")
+    if band:
+        handles.append(dot((0, 0, 0, 0.12), marker="s", size=7.0))
+        labels.append(f"95% of random{br}intercepts")
+    return handles, labels
+
+
 class StripPanel:
     """The strip, its legend column and its moving points (see module)."""
 
     def __init__(self, canvas: Canvas, picture: StripPicture, settings: RenderSettings, *,
-                 kappa_max: float | None = None, story: bool = False) -> None:  # fmt: skip
+                 kappa_max: float | None = None, story: bool = False,
+                 limits: tuple | None = None) -> None:  # fmt: skip
         self.canvas, self.picture, self.settings = canvas, picture, settings
         self.kappa_max, self.story = kappa_max, story
         self.ax = canvas.fig.add_axes((0.1, 0.1, 0.8, 0.8))
         self.moving = picture.has_ols
         self.density = density(picture.n_clusters)
         self.alpha = point_alpha(picture) * max(self.density, 0.5)
-        self.xlim = strip_window(picture, settings.zoom, truth=settings.truth,
-                                 band=settings.ellipses)  # fmt: skip
+        self.xlim = limits or strip_window(
+            picture, settings.zoom, truth=settings.truth, band=settings.ellipses
+        )  # a grid's is shared
         g = picture.n_clusters
         self.ylim = (-0.5 - 0.02 * g, g - 0.5 + 0.02 * g)
         self.beyond = {"by_cluster": outside(picture.ols, self.xlim),
@@ -128,27 +153,38 @@ class StripPanel:
         tick_h = cv.box(probe)[3] - cv.box(probe)[1]
         probe.remove()
         panel_bottom = cv.box(xlab)[3] + 3 * s + tick_h + cv.px(3.0)
+        self.style(panel_top - panel_bottom)
+        margin = left + 4 * s
+        cv.place(ax, margin, panel_bottom, panel_right, panel_top)
+        margin += self.row_label_width(margin)  # the row labels' left edge on the margin
+        cv.place(ax, margin, panel_bottom, panel_right, panel_top)
+        x0, _, x1, _ = cv.box(ax)
+        xlab.set_x((x0 + x1) / 2 / cv.width)
+        cv.fit_width(xlab, right - left)
+
+    def style(self, height: float, tick_size: float = 8) -> None:
+        """The axes' window, look and row labels for a strip ``height`` pixels tall; its
+        marks no taller than a row (with many clusters the rows overlap)."""
+        cv, ax = self.canvas, self.ax
         ax.set_xlim(*self.xlim)
         ax.set_ylim(*self.ylim)
         ax.set_facecolor(BACKGROUND)
         for name, spine in ax.spines.items():
             spine.set_visible(name == "bottom")
             spine.set_color("#D9D9D9")
-        ax.tick_params(length=0, labelsize=cv.fs(8), labelcolor=TICK_TEXT, pad=3.0)
+        ax.tick_params(length=0, labelsize=cv.fs(tick_size), labelcolor=TICK_TEXT, pad=3.0)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: short(v)))
-        pitch = (panel_top - panel_bottom) / (self.ylim[1] - self.ylim[0])
+        pitch = height / (self.ylim[1] - self.ylim[0])
         self._row_ticks(pitch)
-        margin = left + 4 * s
-        cv.place(ax, margin, panel_bottom, panel_right, panel_top)
-        box = ax.yaxis.get_tightbbox(cv.renderer)
-        if box is not None and box.width > 0:  # the row labels' left edge on the margin
-            cv.place(ax, margin + (margin - box.x0), panel_bottom, panel_right, panel_top)
-        x0, _, x1, _ = cv.box(ax)
-        xlab.set_x((x0 + x1) / 2 / cv.width)
-        cv.fit_width(xlab, right - left)
-        # markers no taller than a row (with many clusters the rows overlap)
         row_pt = pitch * 72.0 / cv.fig.dpi
         self.diameter = float(min(5.0 * math.sqrt(self.density), max(2.0, 1.1 * row_pt)))
+
+    def row_label_width(self, left: float) -> float:
+        """How far the row labels reach left of the axes placed at ``left`` (0: none)."""
+        box = self.ax.yaxis.get_tightbbox(self.canvas.renderer)
+        if box is None or box.width <= 0:
+            return 0.0
+        return left - box.x0
 
     def _row_ticks(self, pitch: float) -> None:
         """Cluster labels on the rows when they fit; else, by size, a few sizes."""
@@ -182,22 +218,12 @@ class StripPanel:
 
     def _legend(self, right: float, top: float) -> tuple[float, float]:
         cv, pic, st = self.canvas, self.picture, self.settings
-        handles = [dot(ORANGE), dot(OLIVE)]
-        labels = ["by-cluster", "mixed"]
-        if (~pic.has_ols).any():
-            handles.append(dot(OLIVE, marker="D", size=4.5, face="none", lw=1.0))
-            labels.append("no by-cluster\nestimate")
-        if st.truth and pic.truth is not None:
-            handles.append(dot(TRUTH, marker="+", size=5.0, lw=0.8))
-            labels.append("truth")
-        handles.append(Line2D([], [], color=LINE, alpha=0.5, lw=1.2))
-        labels.append("population")
-        if any(m.any() for m in self.beyond.values()):
-            handles.append(dot(TICK_TEXT, marker=">", size=4.5))
-            labels.append("beyond the edge")
-        if st.ellipses:
-            handles.append(dot((0, 0, 0, 0.12), marker="s", size=7.0))
-            labels.append("95% of random\nintercepts")
+        handles, labels = strip_legend(
+            no_ols=bool((~pic.has_ols).any()),
+            truth=st.truth and pic.truth is not None,
+            beyond=any(m.any() for m in self.beyond.values()),
+            band=st.ellipses,
+        )
         model = cv.legend(handles, labels, "Model", (right, top), "upper right")
         left, bottom, _, _ = cv.box(model)
         return left, bottom
