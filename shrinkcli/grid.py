@@ -367,6 +367,10 @@ def grid_caption(plan: GridPlan, pictures, limits, settings) -> tuple[str, ...]:
         what = "RMSE against the true effects, OLS → mixed"
     truth = pictures[0].truth is not None
     lines.append(f"{'/'.join(sorted(method))} fits; {sds}" + (f"; {what}" if truth else ""))
+    if strip:
+        from shrinkcli.grid_strip import slope_note
+
+        lines += slope_note(plan, pictures)
     if settings.path == "pooling":
         scaled = "random-intercept variance" if strip else "covariance"
         lines.append(f"Each frame a model on the pooling path ({scaled} × κ, κ = ∞ → 1)")

@@ -78,6 +78,20 @@ def common_rows(pictures) -> list:
     return [replace(p, ylabel=label) for p in pictures]
 
 
+def slope_note(plan, pictures) -> list[str]:
+    """For y ~ x + (1 | g): where on the line the intercepts are read (as the strip's
+    caption says, without each panel's fixed slope)."""
+    if not pictures[0].slope:
+        return []
+    from shrinkcli.formula import as_formula
+
+    x = as_formula(plan.panels[0].values.get("formula")).x
+    return [
+        f"By-cluster: each cluster's intercept at its panel's common within-cluster slope of "
+        f"{x}; mixed: at the panel's fixed slope"
+    ]
+
+
 def outside_counts(pictures, limits) -> tuple[int, int]:
     """By-cluster and mixed estimates beyond the shared window, over all panels."""
     from shrinkcli.strip import outside
