@@ -74,7 +74,10 @@ def common_rows(pictures) -> list:
     labels = {p.ylabel for p in pictures}
     if len(labels) == 1:
         return list(pictures)
-    label = "Clusters by size (largest at the top; equal sizes by mixed estimate)"
+    if all(p.sizes.min() == p.sizes.max() for p in pictures):  # balanced, other sizes
+        label = "Clusters (of one size in each panel) by mixed estimate (highest at the top)"
+    else:
+        label = "Clusters by size (largest at the top; equal sizes by mixed estimate)"
     return [replace(p, ylabel=label) for p in pictures]
 
 
