@@ -196,8 +196,8 @@ def check_plan(plan: GridPlan, width: int | None, height: int | None, cols: int 
 
 # columns for n panels when no size is given: near 4:3 overall, rows filled
 PRESET_COLS = {2: 2, 3: 3, 4: 2, 5: 3, 6: 3, 7: 4, 8: 4, 9: 3, 10: 4, 11: 4, 12: 4}
-CELL_SIZE = (400, 345)  # pixels a cell when no size is given
-CHROME = 110  # the title, legend, x label and caption lines
+CELL_SIZE = (400, 346)  # pixels a cell when no size is given (even: MP4 needs it)
+CHROME = 108  # the title, legend, x label and caption lines
 MIN_CELL, MIN_CHROME = (200, 150), 90  # smaller, and a panel's text cannot fit it
 
 

@@ -135,15 +135,15 @@ def test_a_grid_needs_two_panels():
     ("n", "width", "height", "cols", "shape", "want"),
     [
         (6, None, None, None, None, ((2, 3), (1200, 800))),
-        (3, None, None, None, None, ((1, 3), (1200, 455))),
+        (3, None, None, None, None, ((1, 3), (1200, 454))),
         (4, None, None, None, None, ((2, 2), (800, 800))),
-        (12, None, None, None, None, ((3, 4), (1600, 1145))),
+        (12, None, None, None, None, ((3, 4), (1600, 1146))),
         (6, 1200, 800, None, None, ((2, 3), (1200, 800))),
         (6, 600, 1400, None, None, ((3, 2), (600, 1400))),
         (6, 1800, 400, None, None, ((1, 6), (1800, 400))),
-        (6, None, None, 2, None, ((3, 2), (800, 1145))),
+        (6, None, None, 2, None, ((3, 2), (800, 1146))),
         (5, 1000, None, 4, None, ((2, 4), (1000, 800))),
-        (6, None, None, None, (3, 2), ((3, 2), (800, 1145))),
+        (6, None, None, None, (3, 2), ((3, 2), (800, 1146))),
     ],
 )
 def test_panels_arrange_to_fit_the_size(n, width, height, cols, shape, want):
@@ -329,7 +329,7 @@ def test_run_with_a_list_draws_a_panel_per_value(cli, tmp_path):
     assert [p["values"]["sd_slope"] for p in doc["panels"]] == [0.1, 0.25, 1.0]
     assert (doc["rows"], doc["cols"]) == (1, 3)
     with Image.open(tmp_path / "s.png") as im:
-        assert im.size == (1200, 455)
+        assert im.size == (1200, 454)
     alone = cli("fit", "--json", "--sd-slope", "0.25")
     assert json.loads(alone.out)["criterion"] == doc["panels"][1]["fit"]["criterion"]
 
@@ -434,3 +434,14 @@ def test_panels_on_different_columns_are_refused(cli, tmp_path):
     got = cli("grid", reml, orange, "-o", tmp_path / "g.png")
     assert got.code == 2 and "different axes" in got.err
     assert not (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize("n", range(2, 13))
+def test_default_sizes_are_even_so_that_mp4_takes_them(n):
+    _, (w, h) = grid_arrangement(n, None, None)
+    assert w % 2 == 0 and h % 2 == 0
+
+
+def test_a_sweep_writes_mp4_at_the_default_size(cli, tmp_path):
+    got = cli("run", "--sd-int", "0.2,1", "-o", tmp_path / "s.mp4", "--frames", "3", "--hold", "0")
+    assert got.code == 0, got.err

@@ -28,7 +28,7 @@ def three():
 
 
 def test_a_sweep_makes_one_strip_panel_per_value_in_a_row(three):
-    assert three.strip and three.shape == (1, 3) and three.size == (1200, 455)
+    assert three.strip and three.shape == (1, 3) and three.size == (1200, 454)
     assert [p.title for p in three.panels] == ["sd int = 0.2", "sd int = 0.5", "sd int = 1"]
     assert all(isinstance(p, StripPicture) for p in three.pictures)
     assert all(p.n_clusters == 20 for p in three.pictures)
