@@ -48,7 +48,9 @@ app = typer.Typer(
     help="Make shrinkage (partial pooling) in mixed-effects models visible.",
 )
 
-_DATA = "Simulated data (the article's create_data; lists a,b,c make panels)"
+_DATA = "Simulated data (the article's create_data)"
+_OUTPUT_HELP = "File to write: .gif, .mp4, .png (a still) or .html (the interactive page)."
+_SWEEP = "Simulated data (the article's create_data; lists a,b,c make panels)"
 _FILE = "Your own data (instead of simulating)"
 
 # (name, type, help) of the flags that mirror create_data(); defaults live in Scenario.
@@ -127,8 +129,8 @@ def _options(spec: list[tuple[str, type, str]], panel: str) -> list[inspect.Para
         if kind is bool:
             decls = [f"{decls[0]}/--no-{decls[0][2:]}"]
         extra = {}
-        if panel == _DATA:  # text, so that a comma-separated list (a sweep) gets through
-            extra["metavar"] = "INTEGER" if kind is int else "NUMBER"
+        if panel in (_DATA, _SWEEP):  # text, so that a comma-separated list gets through
+            extra["metavar"] = "<int>" if kind is int else "<float>"
             kind = str
         option = typer.Option(*decls, help=text, rich_help_panel=panel, **extra)
         params.append(
@@ -144,6 +146,7 @@ def _options(spec: list[tuple[str, type, str]], panel: str) -> list[inspect.Para
 
 _GROUPS = {
     "data": (_DATA_FLAGS, _DATA),
+    "sweep": (_DATA_FLAGS, _SWEEP),  # the same flags, where lists make panels
     "file": (_FILE_FLAGS, _FILE),
     "model": (_MODEL_FLAGS, "Model"),
     "picture": (_PICTURE_FLAGS, _PICTURE),
@@ -167,10 +170,10 @@ def gathered(*groups: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]
         @functools.wraps(fn)
         def wrapper(**kwargs: Any) -> Any:
             flags = {p.name: kwargs.pop(p.name) for p in extra}
-            if "data" in groups:  # numbers, or tuples for the lists that make panels
+            if "data" in groups or "sweep" in groups:  # numbers; lists make panels
                 from shrinkcli.sweep import parse_flags
 
-                flags = parse_flags(flags, _DATA_KINDS)
+                flags = parse_flags(flags, _DATA_KINDS, lists_ok="sweep" in groups)
             _WORK.clear()
             _WORK.update(flags)
             try:
@@ -235,9 +238,6 @@ def simulate(
 ) -> None:
     """Write the simulated data (columns y, x, cluster) in R's row order."""
     from shrinkcli.output import csv_lines, text_output
-    from shrinkcli.sweep import refuse_lists
-
-    refuse_lists(flags, "simulate")
 
     data = _load(flags, [("-o", output or "-"), ("--effects", effects)])
     if effects is not None:
@@ -266,9 +266,7 @@ def fit(
     from shrinkcli.output import csv_lines, stdout_guard, text_output
     from shrinkcli.pipeline import fit_data
     from shrinkcli.summary import estimates_columns, to_json, to_text
-    from shrinkcli.sweep import refuse_lists
 
-    refuse_lists(flags, "fit")
     data = _load(flags, [("--estimates", estimates), ("the summary", "-")])
     fits = fit_data(
         data, reml=not flags["ml"], engine=flags["engine"] or "shrink", formula=flags["formula"]
@@ -287,12 +285,10 @@ def fit(
 
 
 @app.command("run")
-@gathered("data", "file", "model", "picture")
+@gathered("sweep", "file", "model", "picture")
 def run_command(
     flags: dict[str, Any],
-    output: Annotated[
-        str, typer.Option("--output", "-o", help="File to write: .gif, .mp4 or .png (a still).")
-    ] = "shrinkage.gif",
+    output: Annotated[str, typer.Option("--output", "-o", help=_OUTPUT_HELP)] = "shrinkage.gif",
     scenario: Annotated[
         str | None, typer.Option(help="Scenario TOML file; flags given here override it.")
     ] = None,
@@ -361,18 +357,16 @@ def run_command(
 
 
 @app.command("grid")
-@gathered("data", "file", "model", "picture")
+@gathered("sweep", "file", "model", "picture")
 def grid_command(
     flags: dict[str, Any],
     files: Annotated[
         list[str] | None,
         typer.Argument(help="Scenario TOML files, one panel (or row) each.", show_default=False),
     ] = None,
-    output: Annotated[
-        str, typer.Option("--output", "-o", help="File to write: .gif, .mp4 or .png (a still).")
-    ] = "grid.gif",
+    output: Annotated[str, typer.Option("--output", "-o", help=_OUTPUT_HELP)] = "grid.gif",
     cols: Annotated[
-        int | None, typer.Option(help="Columns of panels [whatever fits the size best].")
+        int | None, typer.Option(help="Columns of panels (default: what fits the size best).")
     ] = None,
     title: Annotated[str | None, typer.Option(help="Title drawn over the panels.")] = None,
     as_json: Annotated[
@@ -419,12 +413,12 @@ def _grid(files: list[str], file_values: list[dict[str, Any]] | None, flags: dic
     flags = {**flags, "width": None, "height": None}
     plan = plan_grid(files, flags, file_values=file_values,
                      title=None if title is None else plain_text(title))  # fmt: skip
-    inputs = [("--data", flags.get("data"))] + [(f, f) for f in files]
+    inputs = [("--data", flags.get("data"))] + [("scenario file", f) for f in files]
     inputs += [(f"{p.title}'s data", p.values.get("data")) for p in plan.panels]
     check_distinct([("-o", output)], inputs)
     if as_json:
         _check_stdout_open("--json")
-    with _progress(quiet, flags) as progress:
+    with _progress(quiet, plan.panels[0].values) as progress:
         result = run_grid(plan, output, width=size[0], height=size[1], cols=cols,
                           progress=progress)  # fmt: skip
     if not quiet:  # a warning once, naming the panels it concerns
@@ -478,9 +472,7 @@ def batch(
     from shrinkcli.config import outside_data_allowed
     from shrinkcli.errors import UsageError
     from shrinkcli.output import stdout_guard
-    from shrinkcli.sweep import refuse_lists
 
-    refuse_lists(flags, "batch")
     if quiet:
         _QUIET.append(True)
     _lighter_matplotlib()

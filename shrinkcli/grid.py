@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from shrinkcli.errors import UsageError
-from shrinkcli.sweep import describe, lists, panels
+from shrinkcli.sweep import describe, flag_name, lists, panels
 
 GRID_ONLY_KEYS = ("width", "height")  # the grid's size, not the files'
 
@@ -93,8 +93,14 @@ def plan_grid(files: list[str], flags: dict[str, Any], *, title: str | None = No
         shape = (rows, len(swept[0][1]))
     elif len(swept) == 2:
         shape = (len(swept[0][1]), len(swept[1][1]))
-    heading = title or _grid_title(files, swept)
+    heading = _grid_title(files, swept) if title is None else title
     return GridPlan(tuple(out), shape, heading, seed_note(out))
+
+
+def _varying(plan: GridPlan) -> set[str]:
+    """The values that differ between panels (the lists, and what the files set)."""
+    keys = {k for p in plan.panels for k in p.values} - {"title"}
+    return {k for k in keys if len({repr(p.values.get(k)) for p in plan.panels}) > 1}
 
 
 def _file_title(path: str, values: dict[str, Any]) -> str:
@@ -121,21 +127,34 @@ def seed_note(plans: list[PanelPlan]) -> str:
 
     sims = [Scenario().with_changes(**{k: v.get(k) for k in _SIM_KEYS}) for v in vals]
     seeds = {s.seed for s in sims}
-    if len(seeds) > 1:
-        return "Each panel has its own seed: different clusters in each"
-    seed = seeds.pop()
-    designs = [(s.n_cluster, s.obs_per_cluster) for s in sims]
+    designs = [(s.seed, s.n_cluster, s.obs_per_cluster) for s in sims]
     if len(set(designs)) == 1:
         return (
-            f"Same seed ({seed}) in every panel: the same clusters, from the same random "
+            f"Same seed ({sims[0].seed}) in every panel: the same clusters, from the same random "
             "draws, change from panel to panel"
         )
-    why = f"Same seed ({seed}) in every panel, but R's create_data draws x before the cluster "
-    if len(set(designs)) == len(designs):
-        return why + "effects, so with other numbers of rows the clusters differ between panels"
-    return why + (
-        "effects, so only panels with the same numbers of clusters and observations per "
-        "cluster show the same clusters"
+    why = "R's create_data draws x, one number per row, before the cluster effects"
+    distinct = len(set(designs)) == len(designs)
+    if distinct and len(seeds) == len(designs):
+        return "Each panel has its own seed: different clusters in each"
+    if len({d[1:] for d in designs}) == 1:  # only the seeds differ
+        return (
+            "Panels with the same seed show the same clusters, from the same random draws; "
+            "another seed, other clusters"
+        )
+    if len(seeds) == 1:
+        same = sims[0].seed
+        if distinct:
+            return f"Same seed ({same}) in every panel, but {why}: other rows, other clusters"
+        return (
+            f"Same seed ({same}) in every panel, but {why}: only panels with the same numbers "
+            "of clusters and observations per cluster show the same clusters"
+        )
+    if distinct:
+        return f"Different clusters in each panel: other seeds, and {why}"
+    return (
+        "Only panels with the same seed and the same numbers of clusters and observations per "
+        f"cluster show the same clusters ({why})"
     )
 
 
@@ -152,12 +171,24 @@ def check_plan(plan: GridPlan, width: int | None, height: int | None, cols: int 
     from shrinkcli.grid_strip import is_strip_grid
     from shrinkcli.pipeline import check_values
 
+    first_values = plan.panels[0].values
+    if (
+        first_values.get("layout") == "explain"
+        or first_values.get("story")
+        or (first_values.get("highlight") is not None)
+    ):
+        raise UsageError(
+            "--layout explain, --story and --highlight explain one scenario, not a grid of "
+            "panels: give each flag one value (shrink run) to use them"
+        )
+    varying = _varying(plan)
     checked = []
     for p in plan.panels:
         try:
             scenario, settings = check_values(p.values)
-        except UsageError as exc:
-            raise UsageError(f"panel {p.title!r}: {exc}") from None
+        except UsageError as exc:  # named by its panel when a value of that panel is wrong
+            own = any(flag_name(k) in str(exc) for k in varying)
+            raise UsageError(f"panel {p.title!r}: {exc}" if own else str(exc)) from None
         checked.append((scenario, settings))
     is_strip_grid(plan)
     first = checked[0][1]
@@ -171,11 +202,6 @@ def check_plan(plan: GridPlan, width: int | None, height: int | None, cols: int 
                 f"{plan.panels[0].title!r} has {getattr(first, k)!r}; panels move in step: "
                 f"give --{k} for all"
             )
-    if first.layout != "single" or first.story:
-        raise UsageError(
-            "a grid draws the plane (or the strip) in each panel; --layout explain and --story "
-            "explain one scenario: use shrink run for them"
-        )
     if cols is not None and plan.shape is not None:
         raise UsageError(
             f"--cols: these panels form {plan.shape[0]} rows x {plan.shape[1]} columns "
@@ -184,13 +210,13 @@ def check_plan(plan: GridPlan, width: int | None, height: int | None, cols: int 
     if cols is not None and not 1 <= cols <= len(plan.panels):
         raise UsageError(f"--cols {cols} must be from 1 to {len(plan.panels)} (the panels)")
     shape, size = grid_arrangement(len(plan.panels), width, height, cols, plan.shape)
+    settings = replace(first, width=size[0], height=size[1])  # checks each is a size
     least = (MIN_CELL[0] * shape[1], MIN_CELL[1] * shape[0] + MIN_CHROME)
     if size[0] < least[0] or size[1] < least[1]:
         raise UsageError(
             f"{shape[0]} x {shape[1]} panels need at least {least[0]}x{least[1]} pixels to be "
             f"read, got {size[0]}x{size[1]}; give a larger --width/--height or --cols"
         )
-    settings = replace(first, width=size[0], height=size[1])
     return [c[0] for c in checked], settings, shape
 
 
@@ -215,8 +241,8 @@ def grid_arrangement(n: int, width: int | None, height: int | None, cols: int | 
         if cols is None and width is None and height is None:
             cols = PRESET_COLS.get(n, math.ceil(math.sqrt(n)))
         elif cols is None:
-            w = width or CELL_SIZE[0] * min(n, 3)
-            h = height or CELL_SIZE[1] * math.ceil(n / 3) + CHROME
+            w = CELL_SIZE[0] * min(n, 3) if width is None else max(width, 1)
+            h = CELL_SIZE[1] * math.ceil(n / 3) + CHROME if height is None else max(height, 1)
 
             def cell(c: int) -> float:
                 return min(w / c / 4, (h - CHROME) / math.ceil(n / c) / 3)
@@ -224,7 +250,10 @@ def grid_arrangement(n: int, width: int | None, height: int | None, cols: int | 
             cols = max(range(1, n + 1), key=lambda c: (cell(c), -c))
         shape = (math.ceil(n / cols), cols)
     rows, cols = shape
-    size = (width or CELL_SIZE[0] * cols, height or CELL_SIZE[1] * rows + CHROME)
+    size = (
+        CELL_SIZE[0] * cols if width is None else width,
+        CELL_SIZE[1] * rows + CHROME if height is None else height,
+    )
     return shape, size
 
 
@@ -244,9 +273,13 @@ def run_grid(plan: GridPlan, output: str | Path | None, *, width: int | None = N
             ".gif, .mp4 or .png, or each strip's page alone with shrink run -o strip.html"
         )
     check_output(output, settings)
-    datas, fitted = [], []
+    datas, fitted, read = [], [], {}
     for p, scenario in zip(plan.panels, scenarios, strict=True):
-        data = load_data(p.values, scenario)
+        if p.values.get("data") is None:
+            data = load_data(p.values, scenario)
+        else:  # a file read once, whatever number of panels use it (stdin, a FIFO)
+            key = tuple(str(p.values.get(k)) for k in ("data", "y", "x", "cluster", "formula"))
+            data = read[key] if key in read else read.setdefault(key, load_data(p.values, None))
         datas.append(data)
         fitted.append(
             fit_data(
@@ -256,11 +289,17 @@ def run_grid(plan: GridPlan, output: str | Path | None, *, width: int | None = N
                 formula=p.values.get("formula"),
             )  # fmt: skip
         )
+    _check_columns(plan, datas, settings)
     panel = _strip_picture if strip else _picture
     pictures = [
         panel(p, d, f, s, settings)
         for p, d, f, s in zip(plan.panels, datas, fitted, scenarios, strict=True)
     ]
+    if len({f.method for f in fitted}) > 1:  # say which panel is which
+        pictures = [
+            replace(pic, caption=(f"{f.method}: {pic.caption[0]}", *pic.caption[1:]))
+            for pic, f in zip(pictures, fitted, strict=True)
+        ]
     limits = shared_window(pictures, settings)
     path = None
     if output is not None:
@@ -268,6 +307,28 @@ def run_grid(plan: GridPlan, output: str | Path | None, *, width: int | None = N
     return GridResult(plan.panels, tuple(datas), tuple(fitted), tuple(pictures), limits, shape,
                       (settings.width, settings.height), path,
                       time.perf_counter() - start, strip)  # fmt: skip
+
+
+def _check_columns(plan: GridPlan, datas, settings) -> None:
+    """Panels share axes only if they speak of the same columns (simulated data are
+    y and x); --truth needs every panel simulated."""
+    names = [d.names[:2] for d in datas]
+    for p, d, own in zip(plan.panels, datas, names, strict=True):
+        if own != names[0]:
+            raise UsageError(
+                f"panels {plan.panels[0].title!r} and {p.title!r} have different axes (columns "
+                f"{_pair(names[0])} vs {_pair(own)}); a grid compares scenarios on the same "
+                "columns: draw the others in a grid of their own"
+            )
+        if settings.truth and d.truth is None:
+            raise UsageError(
+                f"--truth needs the true cluster effects, which only simulated data have; "
+                f"panel {p.title!r} reads {d.source}: drop --truth"
+            )
+
+
+def _pair(names) -> str:
+    return " and ".join(n for n in names if n)
 
 
 def _strip_picture(plan: PanelPlan, data, fits, scenario, settings):
@@ -308,23 +369,11 @@ def panel_caption(fits, data) -> tuple[str, ...]:
 
 
 def shared_window(pictures, settings) -> tuple:
-    """One window holding every panel's own window (so every mixed estimate); panels
-    whose axes mean different things (other columns) cannot share one. Planes:
+    """One window holding every panel's own window (so every mixed estimate). Planes:
     (xlim, ylim); strips: (lo, hi) of the estimate (grid_strip.shared_window)."""
     from shrinkcli.draw import axis_limits
 
-    strip = is_strip(pictures)
-    first = pictures[0]
-    for pic in pictures[1:]:
-        for label in ("xlabel",) if strip else ("ylabel", "xlabel"):
-            a, b = getattr(first, label), getattr(pic, label)
-            if a != b:
-                raise UsageError(
-                    f"panels {first.title!r} and {pic.title!r} have different axes ({a!r} vs "
-                    f"{b!r}); a grid compares scenarios on the same columns: draw the others "
-                    "in a grid of their own"
-                )
-    if strip:
+    if is_strip(pictures):
         from shrinkcli.grid_strip import shared_window as strip_window
 
         return strip_window(pictures, settings)

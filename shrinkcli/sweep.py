@@ -23,57 +23,67 @@ def flag_name(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def parse_value(name: str, text: Any, kind: type) -> Any:
-    """One flag's text -> a number, or a tuple of numbers for a comma-separated list."""
+def parse_value(name: str, text: Any, kind: type, *, lists_ok: bool = True) -> Any:
+    """One flag's text -> a number, or a tuple of numbers for a comma-separated list
+    (refused unless ``lists_ok``: the commands that make one thing)."""
     if text is None or not isinstance(text, str):
         return text
     parts = [p.strip() for p in text.split(",")]
+    if len(parts) > 1 and not lists_ok:
+        raise UsageError(
+            f"{flag_name(name)} {_shown(text)}: this command takes one value; a list makes "
+            "one panel per value in `shrink run` or `shrink grid`"
+        )
     if len(parts) > 1 and "" in parts:
         raise UsageError(
-            f"{flag_name(name)} {text!r} has an empty item; give numbers separated by "
+            f"{flag_name(name)} {_shown(text)} has an empty item; give numbers separated by "
             "commas, e.g. 0.1,0.25,1"
         )
-    values = tuple(_number(name, p, kind) for p in parts)
+    values = tuple(_number(name, p, kind, lists_ok) for p in parts)
     if len(values) == 1:
         return values[0]
     if len(set(values)) < len(values):
-        raise UsageError(f"{flag_name(name)} {text!r} repeats a value; give each value once")
+        raise UsageError(f"{flag_name(name)} {_shown(text)} repeats a value; give each once")
     return values
 
 
-def _number(name: str, text: str, kind: type) -> int | float:
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:39] + "…")
+
+
+def _number(name: str, text: str, kind: type, lists_ok: bool) -> int | float:
+    """A number in Python's (and R's) ASCII spelling; a whole number may be written 5.0
+    or 1e2. Not-a-number and infinity get through, for the scenario's range message."""
     want = "a whole number" if kind is int else "a number"
-    shown = text if len(text) <= 40 else text[:39] + "…"
+    more = " (or a comma-separated list of them)" if lists_ok else ""
+    bad = UsageError(f"{flag_name(name)} {_shown(text)} is not {want}{more}")
+    if not text.isascii():
+        raise bad
     try:
-        if kind is int:
-            return int(text)
         value = float(text)
     except ValueError:
-        raise UsageError(
-            f"{flag_name(name)} {shown!r} is not {want} (or a comma-separated list of them)"
-        ) from None
-    if not math.isfinite(value):
-        raise UsageError(f"{flag_name(name)} {shown!r} must be a finite number")
-    return value
+        raise bad from None
+    if kind is not int:
+        return value
+    if not value.is_integer():
+        raise bad
+    try:
+        return int(text)
+    except ValueError:  # 5.0, 1e2: a whole number written as a float
+        return int(value)
 
 
-def parse_flags(flags: dict[str, Any], kinds: dict[str, type]) -> dict[str, Any]:
+def parse_flags(flags: dict[str, Any], kinds: dict[str, type], *, lists_ok: bool = True):
     """Every flag in ``kinds`` parsed (parse_value); the others as they came."""
-    return {k: parse_value(k, v, kinds[k]) if k in kinds else v for k, v in flags.items()}
+    return {
+        k: parse_value(k, v, kinds[k], lists_ok=lists_ok) if k in kinds else v
+        for k, v in flags.items()
+    }
 
 
 def lists(values: dict[str, Any]) -> list[tuple[str, tuple]]:
     """The flags given a list, in the order of the flags (``--help``'s order)."""
     return [(k, v) for k, v in values.items() if isinstance(v, tuple)]
-
-
-def refuse_lists(values: dict[str, Any], command: str) -> None:
-    """Commands that make one thing take one value per flag."""
-    for name, value in lists(values):
-        raise UsageError(
-            f"{flag_name(name)} {','.join(f'{v:g}' for v in value)}: `shrink {command}` takes "
-            "one value; a list makes one panel per value in `shrink run` or `shrink grid`"
-        )
 
 
 def panels(values: dict[str, Any], n_rows_given: int = 1) -> list[dict[str, Any]]:
@@ -101,5 +111,12 @@ def panels(values: dict[str, Any], n_rows_given: int = 1) -> list[dict[str, Any]
 
 
 def describe(name: str, value: Any) -> str:
-    """'sd slope = 0.25': how a panel of a sweep is titled."""
-    return f"{name.replace('_', ' ')} = {value:g}"
+    """'sd slope = 0.25': how a panel of a sweep is titled (every digit given kept)."""
+    return f"{name.replace('_', ' ')} = {number_text(value)}"
+
+
+def number_text(value: Any) -> str:
+    """2147483647, 0.1, 1.0000001, 1e-20: as short as exact allows."""
+    if isinstance(value, int):
+        return str(value)
+    return format(value, ".15g")

@@ -262,3 +262,13 @@ def test_one_cluster_and_all_missing_slopes_render(baseline):
 def test_picture_shapes_are_checked(baseline):
     with pytest.raises(ValueError, match="sizes"):
         dataclasses.replace(baseline, sizes=baseline.sizes[:-1])
+
+
+def test_track_width_in_points_does_not_grow_again_with_the_image():
+    """Points already scale with the canvas dpi: the width in points stays 0.7 from the
+    article's size up (it grew with the scale before: 2.8 points at 2400x1800)."""
+    from shrinkcli.render.picture import track_width
+
+    assert [track_width(s, 1.0) for s in (1.0, 2.0, 4.0, 13.6)] == [0.7] * 4
+    assert track_width(0.5, 1.0) == 0.6  # the floor on small images
+    assert track_width(1.0, 0.3) == 0.7 * 0.6  # crowded pictures thinner

@@ -59,8 +59,8 @@ def test_flag_text_becomes_a_number_or_a_list(text, kind, want):
         ("0.1,abc", float, "'abc' is not a number"),
         ("1.5", int, "'1.5' is not a whole number"),
         ("3,3", int, "repeats a value"),
-        ("inf", float, "finite"),
-        ("1,nan", float, "finite"),
+        ("١٢", int, "not a whole number"),  # digits, but not ASCII ones
+        ("0x10", int, "not a whole number"),
     ],
 )
 def test_bad_flag_text_is_refused_plainly(text, kind, words):
@@ -154,7 +154,7 @@ def test_the_seed_note_says_when_the_clusters_are_the_same():
     same = plan_grid([], {"sd_slope": (0.1, 1.0)})
     assert "the same clusters" in same.seed_note and "888" in same.seed_note
     rows = plan_grid([], {"obs_per_cluster": (3, 10, 100)})
-    assert "differ between panels" in rows.seed_note
+    assert "other rows, other clusters" in rows.seed_note
     seeds = plan_grid([], {"seed": (1, 2)})
     assert "own seed" in seeds.seed_note
     mixed = _files_plan()  # four designs of 100 x 10, one of 3 and one of 100 per cluster
@@ -344,14 +344,20 @@ def test_grid_writes_mp4(cli, tmp_path):
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["simulate", "--sd-slope", "0.1,1"], "`shrink simulate` takes one value"),
-        (["fit", "--seed", "1,2"], "`shrink fit` takes one value"),
+        (["simulate", "--sd-slope", "0.1,1"], "this command takes one value"),
+        (["fit", "--seed", "1,2"], "this command takes one value"),
+        (["batch", "x.toml", "--seed", "1,2"], "this command takes one value"),
+        (["run", "--sd-slope", "0.1,1", "--layout", "explain"], "give each flag one value"),
+        (["run", "--sd-slope", "0.1,1", "--highlight", "3"], "give each flag one value"),
+        (["grid", "--sd-slope", "1,2", "--width", "0"], "--width 0 must be"),
+        (["grid", "--sd-slope", "1,2", "--fps", "0"], "shrink: error: --fps 0"),
+        (["grid", "--sd-slope", "1,2", "--sigma", "1,-1"], "--sigma -1"),
         (["grid", "--sd-slope", "1,2", "--cols", "3"], "--cols 3 must be from 1 to 2"),
         (["grid", "--sd-slope", "1,2", "--sd-int", "1,2", "--cols", "2"], "drop --cols"),
-        (["grid", "--sd-slope", "1,2", "--story"], "use shrink run"),
+        (["grid", "--sd-slope", "1,2", "--story"], "give each flag one value"),
         (
             ["grid", "--sd-int", "1,2", "--formula", "y ~ 1 + (1 | cluster)", "--story"],
-            "use shrink run",
+            "give each flag one value",
         ),
         (["grid", "--sd-slope", ",".join(str(v) for v in range(13))], "too many"),
         (["grid", "--n-cluster", "1,5"], "--n-cluster"),
@@ -445,3 +451,64 @@ def test_default_sizes_are_even_so_that_mp4_takes_them(n):
 def test_a_sweep_writes_mp4_at_the_default_size(cli, tmp_path):
     got = cli("run", "--sd-int", "0.2,1", "-o", tmp_path / "s.mp4", "--frames", "3", "--hold", "0")
     assert got.code == 0, got.err
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "want"),
+    [("5.0", int, 5), ("1e2", int, 100), ("nan", float, None), ("inf", float, float("inf"))],
+)
+def test_whole_numbers_written_as_floats_and_non_finite_values_get_through(text, kind, want):
+    got = sweep.parse_value("seed", text, kind)
+    assert (got != got) if want is None else (got == want and type(got) is kind)
+
+
+def test_panel_titles_keep_every_digit_given():
+    plan = plan_grid([], {"seed": (1234567, 2147483647), "sigma": (1.0000001, 1.0000002)})
+    assert [p.title for p in plan.panels][:2] == [
+        "seed = 1234567, sigma = 1.0000001",
+        "seed = 1234567, sigma = 1.0000002",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lists", "words"),
+    [
+        ({"seed": (1, 2), "sd_slope": (0.1, 1.0)}, "Panels with the same seed show the same"),
+        ({"seed": (1, 2)}, "its own seed"),
+        ({"seed": (1, 2), "obs_per_cluster": (3, 10)}, "Different clusters in each panel"),
+        ({"n_cluster": (20, 50)}, "other rows, other clusters"),
+    ],
+)
+def test_the_seed_note_for_crossed_lists(lists, words):
+    assert words in plan_grid([], lists).seed_note
+
+
+def test_a_data_file_on_columns_y_and_x_shares_axes_with_simulated_panels(cli, tmp_path):
+    sim = cli("simulate", "--seed", "5", "-o", tmp_path / "sim5.csv")
+    assert sim.code == 0
+    (tmp_path / "a.toml").write_text('data = "sim5.csv"\n')
+    shutil.copy(SIX[0], tmp_path / "b.toml")
+    got = cli("grid", tmp_path / "a.toml", tmp_path / "b.toml", "-o", tmp_path / "g.png")
+    assert got.code == 0, got.err
+    truth = cli("grid", tmp_path / "a.toml", tmp_path / "b.toml", "--truth", "-o",
+                tmp_path / "t.png")  # fmt: skip
+    assert truth.code == 2 and "--truth needs the true cluster effects" in truth.err
+    assert not (tmp_path / "t.png").exists()
+
+
+def test_data_from_a_stream_is_read_once_for_every_panel(tmp_path):
+    import subprocess
+    import sys
+
+    csv = subprocess.run([sys.executable, "-m", "shrinkcli", "simulate", "--seed", "5"],
+                         capture_output=True, check=True).stdout  # fmt: skip
+    (tmp_path / "a.toml").write_text("title = 'REML'\n")
+    (tmp_path / "b.toml").write_text("title = 'ML'\nml = true\n")
+    got = subprocess.run(
+        [sys.executable, "-m", "shrinkcli", "grid", "a.toml", "b.toml", "--data", "-",
+         "-o", "g.png", "--json"],
+        input=csv, cwd=tmp_path, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert got.returncode == 0, got.stderr
+    doc = json.loads(got.stdout)
+    assert [p["fit"]["method"] for p in doc["panels"]] == ["REML", "ML"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from matplotlib.lines import Line2D
 
 from shrinkcli.render.canvas import Canvas, dot
 from shrinkcli.render.layout import FrameState
@@ -108,6 +109,9 @@ class GridLayout:
             one_line=True,
         )
         if self.unbalanced:
+            if len(self.unbalanced) < len(self.panels):  # balanced panels: one dot size
+                handles.append(Line2D([], [], linestyle="", marker=""))
+                labels.append("size in unbalanced panels:")
             sizes = np.unique(np.round(np.quantile(self.all_sizes, [0, 0.5, 1])).astype(int))
             dens = math.sqrt(min(p.density for p in self.unbalanced))
             for v, d in zip(sizes, _size_to_diameter(sizes, self.all_sizes) * dens, strict=True):
@@ -174,7 +178,7 @@ class GridLayout:
         ax.set_facecolor(BACKGROUND)
         for spine in ax.spines.values():
             spine.set_color(FRAME)
-            spine.set_linewidth(max(0.8 * cv.scale, 0.6))
+            spine.set_linewidth(0.8)  # points: they grow with the image already
         ax.tick_params(length=0, labelsize=cv.fs(7.5), labelcolor=TICK_TEXT, pad=3.0,
                        labelleft=first)  # fmt: skip
 

@@ -169,6 +169,13 @@ def _ellipses(picture: Picture, n: int = 181) -> list[np.ndarray]:
     return window.ellipses(picture.fixed, picture.re_cov, n)
 
 
+def track_width(scale: float, dens: float) -> float:
+    """The faint tracks' line width in points: 0.7 (points grow with the image already,
+    so a larger image must not widen them again), at least 0.6 on a small image, thinner
+    in a crowded picture."""
+    return max(0.6, min(0.7 * scale, 0.7)) * max(dens, 0.6)
+
+
 def density(n_clusters: int) -> float:
     """1 up to 100 clusters, then sqrt(100 / G), at least 0.3: thins a crowded picture."""
     return max(0.3, min(1.0, math.sqrt(100.0 / max(n_clusters, 1))))

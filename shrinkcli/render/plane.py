@@ -31,6 +31,7 @@ from shrinkcli.render.picture import (
     density,
     point_alpha,
     point_diameter,
+    track_width,
 )
 from shrinkcli.render.style import BACKGROUND, OLIVE, ORANGE, RGB, TEXT, TICK_TEXT, TRUTH
 from shrinkcli.settings import RenderSettings
@@ -299,7 +300,7 @@ class PlanePanel:
         has_head = (length > 0) & (total > radius + head_len)
         tip = np.where(has_head[:, None], end - unit * radius[:, None], end)
         pix[-1] = tip
-        lw = max(0.7 * s, 0.6) * max(dens, 0.6)
+        lw = track_width(s, dens)
         lines = LineCollection(np.swapaxes(pix, 0, 1), colors="black",
                                alpha=0.1 if dens == 1 else 0.1 * max(dens, 0.5), linewidths=lw,
                                transform=IdentityTransform(), zorder=2)  # fmt: skip

@@ -29,7 +29,7 @@ from shrinkcli.render.canvas import Canvas, dot
 from shrinkcli.render.data import short
 from shrinkcli.render.dial import Dial
 from shrinkcli.render.layout import Clock, FrameState
-from shrinkcli.render.picture import density
+from shrinkcli.render.picture import density, track_width
 from shrinkcli.render.shrinkage import YLIM, on_panel
 from shrinkcli.render.stream import FrameStream
 from shrinkcli.render.style import (
@@ -246,7 +246,7 @@ class StripPanel:
         if ok.any():
             segs = np.stack([np.column_stack([pic.ols[ok], rows[ok]]),
                              np.column_stack([pic.mixed[ok], rows[ok]])], axis=1)  # fmt: skip
-            lw = max(0.7 * s, 0.6) * max(dens, 0.6)
+            lw = track_width(s, dens)
             tracks = LineCollection(segs, colors="black", linewidths=lw,
                                     alpha=0.12 if dens == 1 else 0.12 * max(dens, 0.5),
                                     zorder=2)  # fmt: skip
