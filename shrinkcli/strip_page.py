@@ -166,6 +166,8 @@ def write_strip_page(picture: StripPicture, frames, settings, output: str | Path
     text = strip_figure(picture, frames, settings).to_html(
         include_plotlyjs=True, full_html=True, auto_play=False, config={"displaylogo": False}
     )
+    if not text.lstrip().lower().startswith("<!doctype"):  # plotly 6.0 leaves it out:
+        text = "<!doctype html>\n" + text  # without it a browser draws in quirks mode
     with text_output(str(output)) as fh:
         fh.write(text)
     return Path(output)
