@@ -584,6 +584,7 @@ def _out_of_memory(values: dict[str, Any]) -> str:
         advice = "use a smaller file"
     else:
         sim = {k: values[k] for k in ("n_cluster", "obs_per_cluster") if values.get(k)}
+        sim = {k: max(v) if isinstance(v, tuple) else v for k, v in sim.items()}  # a sweep
         try:
             s = Scenario(**sim)
             what = (

@@ -512,3 +512,10 @@ def test_data_from_a_stream_is_read_once_for_every_panel(tmp_path):
     assert got.returncode == 0, got.stderr
     doc = json.loads(got.stdout)
     assert [p["fit"]["method"] for p in doc["panels"]] == ["REML", "ML"]
+
+
+def test_out_of_memory_in_a_sweep_names_its_largest_design():
+    from shrinkcli.cli import _out_of_memory
+
+    said = _out_of_memory({"n_cluster": (100, 100_000), "obs_per_cluster": 500})
+    assert said.startswith("out of memory with 50,000,000 simulated observations (100,000 clust")
