@@ -66,11 +66,6 @@ class Formula:
             return MODELS[0]
         return MODELS[1] if self.x is not None else MODELS[2]
 
-    @property
-    def is_full(self) -> bool:
-        """The model with a random slope, y ~ x + (x | g)."""
-        return self.random_slope
-
     def columns(self) -> dict[str, str | None]:
         """The columns to read: y, x (None for y ~ 1 + (1 | g)) and cluster."""
         return {"y": self.y, "x": self.x, "cluster": self.cluster}
