@@ -40,7 +40,7 @@ from typing import Annotated, Any  # noqa: E402
 import typer  # noqa: E402
 
 from shrinkcli import __version__  # noqa: E402
-from shrinkcli.errors import ShrinkError  # noqa: E402 - light: no heavy imports
+from shrinkcli.errors import ShrinkError, cut  # noqa: E402 - light: no heavy imports
 
 app = typer.Typer(
     add_completion=False,
@@ -338,7 +338,7 @@ def run_command(
             result = run_values(values, output, progress)
     except DataError as exc:
         if flags.get("data") is None and file_values.get("data"):  # the scenario's data
-            raise DataError(f"{_cut(scenario, 200)}: {exc}") from None
+            raise DataError(f"{cut(scenario, 200)}: {exc}") from None
         raise
     if not quiet:
         for message in result.fits.warnings:
@@ -486,7 +486,7 @@ def batch(
         raise UsageError("batch cannot read --data - (standard input); save it to a file first")
     if "data" in given and len(files) > 1 and _is_stream(given["data"]):
         raise UsageError(
-            f"--data {_cut(given['data'])} can be read only once, and {len(files)} scenarios "
+            f"--data {cut(given['data'])} can be read only once, and {len(files)} scenarios "
             "need it; save it to a file first"
         )
     with outside_data_allowed(allow_outside_data):
@@ -580,7 +580,7 @@ def _out_of_memory(values: dict[str, Any]) -> str:
             size = f" ({os.stat(data).st_size / 1e6:,.0f} MB)" if data != "-" else ""
         except OSError:
             size = ""
-        what = f"the data in {_cut(data, 200)}{size}"
+        what = f"the data in {cut(data, 200)}{size}"
         advice = "use a smaller file"
     else:
         sim = {k: values[k] for k in ("n_cluster", "obs_per_cluster") if values.get(k)}
@@ -660,11 +660,11 @@ def main(argv: list[str] | None = None) -> None:
         if type(exc).__name__ == "Abort":
             _fail("interrupted", 130)
         if isinstance(exc, OSError) and exc.strerror:  # e.g. a path the system refuses
-            where = f"{_cut(os.fsdecode(exc.filename))}: " if exc.filename else ""
+            where = f"{cut(os.fsdecode(exc.filename))}: " if exc.filename else ""
             _fail(f"{where}{exc.strerror}", 1)
         if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
             raise
-        _fail(f"{_cut(exc.format_message(), 300)} (see shrink --help)", exc.exit_code)
+        _fail(f"{cut(exc.format_message(), 300)} (see shrink --help)", exc.exit_code)
     if code == 130:  # Typer turns Ctrl-C into exit code 130 without a word
         _fail("interrupted", 130)
     sys.exit(code if isinstance(code, int) else 0)
@@ -824,7 +824,7 @@ def _plain_warning(text: str, kind: str) -> str | None:
         return f"the font{name} lacks some characters of the title or labels; they show as boxes"
     if "identical low and high" in first or "singular transformation" in first:
         return None  # matplotlib widens such an axis itself; nothing for the user to do
-    return _cut(first, 200)
+    return cut(first, 200)
 
 
 def _plain_log(text: str) -> str | None:
@@ -838,7 +838,7 @@ def _plain_log(text: str) -> str | None:
             "~/.config/matplotlib), so every start is slower; set MPLCONFIGDIR to a "
             "writable folder"
         )
-    return _cut(text, 200)
+    return cut(text, 200)
 
 
 @contextlib.contextmanager
@@ -858,10 +858,6 @@ def _plain_log_messages() -> Iterator[None]:
         yield
     finally:
         logging.lastResort = before
-
-
-def _cut(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _lighter_matplotlib() -> None:
@@ -891,5 +887,5 @@ def _one_line(message: str) -> str:
 
     text = " ".join(message.split())
     quoted = r"(?<!\w)'([^']{61,})'(?!\w)"  # 'value', not the text between two values
-    text = re.sub(quoted, lambda m: f"'{_cut(m.group(1), 59)}'", text)
-    return _cut(text, 1000)
+    text = re.sub(quoted, lambda m: f"'{cut(m.group(1), 59)}'", text)
+    return cut(text, 1000)

@@ -23,7 +23,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from shrinkcli.errors import ShrinkError, UsageError
+from shrinkcli.errors import ShrinkError, UsageError, cut
 
 PATH_SHOWN = 200  # characters of a path that a message shows
 
@@ -85,7 +85,7 @@ def read_scenario(path: str | Path, *, allow_outside_data: bool | None = None) -
     import tomllib
 
     path = Path(path)
-    shown = _cut(str(path), PATH_SHOWN)
+    shown = cut(str(path), PATH_SHOWN)
     try:
         text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark is fine
     except UnicodeDecodeError:
@@ -97,7 +97,7 @@ def read_scenario(path: str | Path, *, allow_outside_data: bool | None = None) -
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        reason = _cut(str(exc), 120)
+        reason = cut(str(exc), 120)
         raise UsageError(f"{shown}: TOML syntax error: {reason}; fix that line") from None
     except ValueError:  # an integer of more than 4300 digits
         raise UsageError(f"{shown}: a number in it is far too long; fix it") from None
@@ -153,7 +153,7 @@ def _data_path(path: Path, data: str, allowed: bool | None) -> str:
     """The scenario's data file, relative to the scenario's folder, which it may not
     leave (after resolving links) unless allowed; an absolute path leaves it too."""
     if data == "":
-        raise UsageError(f"{_cut(str(path), PATH_SHOWN)}: key 'data' is empty; name a CSV file")
+        raise UsageError(f"{cut(str(path), PATH_SHOWN)}: key 'data' is empty; name a CSV file")
     folder = path.parent
     joined = folder / data
     if allowed is None:
@@ -163,7 +163,7 @@ def _data_path(path: Path, data: str, allowed: bool | None) -> str:
         real = os.path.realpath(joined)
         if Path(data).is_absolute() or os.path.commonpath([base, real]) != base:
             raise UsageError(
-                f"{_cut(str(path), PATH_SHOWN)}: data = {_show(data)} is outside the scenario's "
+                f"{cut(str(path), PATH_SHOWN)}: data = {_show(data)} is outside the scenario's "
                 "folder; a scenario reads data only from its own folder: move the file "
                 "there, or give --allow-outside-data if you trust this scenario"
             )
@@ -195,13 +195,9 @@ def _unreadable(exc: OSError) -> str:
     return f"cannot read it ({exc.strerror or type(exc).__name__}); check the path"
 
 
-def _cut(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _show(value: object) -> str:
     """A value from the file in a message: its repr, cut to 60 characters."""
-    return _cut(repr(value))
+    return cut(repr(value))
 
 
 def _check_ranges(path: Path, values: dict[str, Any]) -> None:
@@ -211,7 +207,7 @@ def _check_ranges(path: Path, values: dict[str, Any]) -> None:
     try:
         check_values(values)
     except ShrinkError as exc:  # a data path that is no file, too
-        raise UsageError(f"{_cut(str(path), PATH_SHOWN)}: {exc}") from None
+        raise UsageError(f"{cut(str(path), PATH_SHOWN)}: {exc}") from None
 
 
 def merge(file_values: dict[str, Any], flags: dict[str, Any]) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shrinkcli.errors import DataError
+from shrinkcli.errors import DataError, cut
 from shrinkcli.simulate import ClusteredData
 
 INT64_LIMIT = 2.0**63  # floats in [-2**63, 2**63) convert to int64 exactly
@@ -92,8 +92,9 @@ def _why(exc: OSError) -> str:
 
 
 def _cut(text: str, limit: int = SHOWN) -> str:
+    """errors.cut, a text of several lines first made one."""
     text = " ".join(str(text).split()) if "\n" in str(text) else str(text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return cut(text, limit)
 
 
 def _quoted(name: object) -> str:

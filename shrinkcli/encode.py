@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import GifImagePlugin, Image
 
-from shrinkcli.errors import ShrinkError, UsageError
+from shrinkcli.errors import ShrinkError, UsageError, cut
 from shrinkcli.output import atomic_path
 
 Progress = Callable[[int], None] | None
@@ -74,7 +74,7 @@ def check_target(path: Path, *, fps: float, size: tuple[int, int] | None = None)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:  # say why, in the words that help
         name = path.name
-        shown = repr(name if len(name) <= 60 else name[:59] + "…")
+        shown = repr(cut(name))
         example = path.parent / "shrinkage.gif"
         if name in ("", ".", ".."):
             why = "the output name (-o) names no file; give one, e.g. shrinkage.gif"

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def cut(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters, an ellipsis marking the cut: a name or value
+    from a file or flag never fills a message."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class ShrinkError(Exception):
     """Base class: a problem the user can fix, reported as one plain line."""
 

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from shrinkcli.errors import ShrinkError, UsageError
+from shrinkcli.errors import ShrinkError, UsageError, cut
 
 TEMP_PREFIX = ".shrink-tmp-"
 _TEMP_RE = re.compile(r"^\.shrink-tmp-(\d+)-[0-9a-z]{6}-")
@@ -61,7 +61,7 @@ def check_writable(path: str | os.PathLike[str]) -> Path:
         return _check_writable(Path(path), text)
     except OSError as exc:  # e.g. a path longer than the system allows
         reason = exc.strerror or type(exc).__name__
-        raise UsageError(f"cannot write {_cut(text)}: {reason}; choose another name") from None
+        raise UsageError(f"cannot write {cut(text)}: {reason}; choose another name") from None
 
 
 def _check_writable(target: Path, text: str) -> Path:
@@ -76,7 +76,7 @@ def _check_writable(target: Path, text: str) -> Path:
     max_name = _name_max(folder) if folder.is_dir() else 255
     if len(os.fsencode(real.name)) > max_name:
         raise UsageError(
-            f"cannot write {_cut(text)}: the name is longer than the file system "
+            f"cannot write {cut(text)}: the name is longer than the file system "
             f"allows ({max_name} bytes); choose a shorter name"
         )
     if target.is_dir():
@@ -98,10 +98,6 @@ def _name_max(folder: Path) -> int:
         return int(os.pathconf(folder, "PC_NAME_MAX"))
     except (OSError, ValueError):
         return 255
-
-
-def _cut(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # ----------------------------------------------------------------------------- identity
@@ -153,13 +149,13 @@ def check_distinct(
         if key in seen:
             other, other_path = seen[key]
             raise UsageError(
-                f"{what} {_cut(os.fspath(p))} is the same file as the input {other} "
-                f"{_cut(other_path)}: writing it would destroy the input; choose another name"
+                f"{what} {cut(os.fspath(p))} is the same file as the input {other} "
+                f"{cut(other_path)}: writing it would destroy the input; choose another name"
             )
         if key in kept and not _is_null_device(p):
             other, other_path = kept[key]
             raise UsageError(
-                f"{what} {_cut(os.fspath(p))} is the same file as {other} {_cut(other_path)}; "
+                f"{what} {cut(os.fspath(p))} is the same file as {other} {cut(other_path)}; "
                 "give each output its own name"
             )
         kept[key] = (what, os.fspath(p))

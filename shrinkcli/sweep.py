@@ -14,7 +14,7 @@ import itertools
 import math
 from typing import Any
 
-from shrinkcli.errors import UsageError
+from shrinkcli.errors import UsageError, cut
 
 MAX_PANELS = 12  # more panels than this are too small to read
 
@@ -48,7 +48,7 @@ def parse_value(name: str, text: Any, kind: type, *, lists_ok: bool = True) -> A
 
 
 def _shown(text: str) -> str:
-    return repr(text if len(text) <= 40 else text[:39] + "…")
+    return repr(cut(text, 40))
 
 
 def _number(name: str, text: str, kind: type, lists_ok: bool) -> int | float:
