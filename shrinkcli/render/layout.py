@@ -82,48 +82,35 @@ class Clock:
         )
 
 
-class Layout:
+class Scene:
     """One figure with every panel's static layer drawn; draws any frame by blitting.
 
-    ``to_pixel`` maps plane coordinates to image (column, row) coordinates, row 0 at
-    top. ``kappa_max``, ``tracks`` and ``straight_start`` describe the pooling path
-    (see plane.PlanePanel); ``story`` adds the stage line and a layer per stage, the
-    OLS estimates revealed in those from no pooling on. Panels share one interface:
+    What the plane's picture (Layout) and the strip's (render.strip.StripLayout) share:
+    the title at the top (and a story's stage line under it), the caption at the
+    bottom, the panels side by side in between (``shares`` of the width), every
+    panel's static layer drawn once (in a story, one layer per stage line, with the
+    OLS estimates revealed from no pooling on: text is slow to draw, so the stage line
+    is never drawn per frame), and frame i drawn by asking each panel for its moving
+    artists and blitting them (canvas.Canvas). Panels share one interface:
     ``caption_lines()``, ``place(left, bottom, right, top)``, ``draw()``, ``reveal``
-    and ``update(state)`` (the plane's takes positions, progress and kappa).
+    and ``update(state)``; the first panel's takes positions, progress and kappa.
+    Subclasses build the panels (``_panels``) and may set ``stage_lines``.
     """
 
-    def __init__(self, picture: Picture, settings: RenderSettings, *,
-                 kappa_max: float | None = None, tracks: np.ndarray | None = None,
-                 straight_start: bool = False, story: bool = False) -> None:  # fmt: skip
+    shares: tuple[float, ...] = EXPLAIN_SHARES
+    stage_lines: tuple[str, str, str] = STAGES
+    highlight_colors: tuple[str, ...] = ()  # colours the GIF palette must hold exactly
+
+    def __init__(self, picture, settings: RenderSettings, *, story: bool = False) -> None:
         if settings.truth and picture.truth is None:
             raise UsageError(
                 "--truth needs the true cluster effects, which only simulated "
                 "data have; drop --truth for data read from a file"
             )
-        explain = settings.layout == "explain"
-        if (explain or story) and picture.explanation is None:
-            raise ValueError("the explaining layout and the story need picture.explanation")
         self.picture, self.settings, self.story = picture, settings, story
         self.canvas = cv = Canvas(settings.width, settings.height)
         self.fig = cv.fig
-        highlight = ()
-        if explain:
-            highlight = tuple(zip(picture.explanation.highlight, HIGHLIGHT, strict=False))
-        self.plane = PlanePanel(cv, picture, settings, kappa_max=kappa_max, tracks=tracks,
-                                straight_start=straight_start, highlight=highlight,
-                                story=story)  # fmt: skip
-        self.panels: list = [self.plane]
-        if explain:
-            from shrinkcli.render.data import DataPanel
-            from shrinkcli.render.shrinkage import ShrinkagePanel
-
-            self.data = DataPanel(cv, picture, highlight, story=story)
-            self.shrinkage = ShrinkagePanel(cv, picture, highlight, story=story)
-            self.panels += [self.data, self.shrinkage]
-        # what single-panel callers (tests, bench) know a scene by
-        self.ax, self.alpha, self.diameter = self.plane.ax, self.plane.alpha, self.plane.diameter
-        self.moving, self.density = self.plane.moving, self.plane.density
+        self.panels: list = self._panels(cv)
         self._place()
         for panel in self.panels:
             panel.draw()
@@ -131,9 +118,12 @@ class Layout:
         if story:  # the stage lines, and the OLS estimates once the clusters reach them
             reveal = sorted((a for p in self.panels for a in p.reveal), key=lambda a: a.zorder)
             for stage, revealed in ((0, False), (1, False), (1, True), (2, True)):
-                self.stage_text.set_text(STAGES[stage])
+                self.stage_text.set_text(self.stage_lines[stage])
                 shown = [self.stage_text, *(reveal if revealed else ())]
                 self.layers[stage, revealed] = cv.save_layer(shown, base=0)
+
+    def _panels(self, canvas: Canvas) -> list:
+        raise NotImplementedError
 
     def _place(self) -> None:
         """Title, stage line and caption across the picture; the panels get the rest."""
@@ -150,20 +140,20 @@ class Layout:
             top = self._stage_line(pad, top, w - 2 * pad) - 6 * s
         bottom = self._caption(pad) + 5 * s
         if len(self.panels) == 1:
-            self.plane.place(pad, bottom, w - pad, top)
+            self.panels[0].place(pad, bottom, w - pad, top)
             return
         gap = 18 * s
         room = w - 2 * pad - gap * (len(self.panels) - 1)
         left = pad
-        for panel, share in zip(self.panels, EXPLAIN_SHARES, strict=True):
+        for panel, share in zip(self.panels, self.shares, strict=True):
             panel.place(left, bottom, left + share * room, top)
             left += share * room + gap
 
     def _stage_line(self, x: float, top: float, width: float) -> float:
         """The story's stage, one line (drawn into each stage's layer); returns its bottom."""
         cv = self.canvas
-        text = cv.text(x, top, max(STAGES, key=len), 9.5, ha="left", va="top", color=TEXT,
-                       fontweight="bold", animated=True)  # fmt: skip
+        text = cv.text(x, top, max(self.stage_lines, key=len), 9.5, ha="left", va="top",
+                       color=TEXT, fontweight="bold", animated=True)  # fmt: skip
         cv.fit_width(text, width)
         self.stage_text = text
         return cv.box(text)[1]
@@ -185,19 +175,61 @@ class Layout:
 
     # -- frames
 
-    def to_pixel(self, xy: np.ndarray) -> np.ndarray:
-        """(N, 2) data (intercept, slope) -> (N, 2) float image (column, row)."""
-        disp = self.ax.transData.transform(np.asarray(xy, dtype=float).reshape(-1, 2))
+    def _image_xy(self, xy: np.ndarray) -> np.ndarray:
+        """(N, 2) data of the first panel -> (N, 2) float image (column, row), row 0 at top."""
+        disp = self.panels[0].ax.transData.transform(np.asarray(xy, dtype=float).reshape(-1, 2))
         return np.column_stack([disp[:, 0], self.canvas.height - disp[:, 1]])
 
     def draw(self, state: FrameState) -> np.ndarray:
         """The (H, W, 3) uint8 image of one frame."""
         kappa = None if state.kappa is None or np.isnan(state.kappa) else state.kappa
-        artists = self.plane.update(state.positions, state.progress, kappa)
+        artists = self.panels[0].update(state.positions, state.progress, kappa)
         for panel in self.panels[1:]:
             artists += panel.update(state)
         layer = self.layers[state.stage, state.revealed] if self.story else 0
         return self.canvas.blit(layer, artists)
+
+
+class Layout(Scene):
+    """The plane alone (``single``, the article's picture), or the plane, the data
+    behind the highlighted clusters and the shrinkage panel (``explain``).
+
+    ``to_pixel`` maps plane coordinates to image (column, row) coordinates, row 0 at
+    top. ``kappa_max``, ``tracks`` and ``straight_start`` describe the pooling path
+    (see plane.PlanePanel); ``story`` adds the stage line and a layer per stage.
+    """
+
+    def __init__(self, picture: Picture, settings: RenderSettings, *,
+                 kappa_max: float | None = None, tracks: np.ndarray | None = None,
+                 straight_start: bool = False, story: bool = False) -> None:  # fmt: skip
+        explain = settings.layout == "explain"
+        if (explain or story) and picture.explanation is None:
+            raise ValueError("the explaining layout and the story need picture.explanation")
+        self.path = {"kappa_max": kappa_max, "tracks": tracks, "straight_start": straight_start}
+        self.highlight: tuple = ()
+        if explain:
+            self.highlight = tuple(zip(picture.explanation.highlight, HIGHLIGHT, strict=False))
+            self.highlight_colors = tuple(c for _, c in self.highlight)
+        super().__init__(picture, settings, story=story)
+        # what single-panel callers (tests, bench) know a scene by
+        self.ax, self.alpha, self.diameter = self.plane.ax, self.plane.alpha, self.plane.diameter
+        self.moving, self.density = self.plane.moving, self.plane.density
+
+    def _panels(self, cv: Canvas) -> list:
+        self.plane = PlanePanel(cv, self.picture, self.settings, highlight=self.highlight,
+                                story=self.story, **self.path)  # fmt: skip
+        if self.settings.layout != "explain":
+            return [self.plane]
+        from shrinkcli.render.data import DataPanel
+        from shrinkcli.render.shrinkage import ShrinkagePanel
+
+        self.data = DataPanel(cv, self.picture, self.highlight, story=self.story)
+        self.shrinkage = ShrinkagePanel(cv, self.picture, self.highlight, story=self.story)
+        return [self.plane, self.data, self.shrinkage]
+
+    def to_pixel(self, xy: np.ndarray) -> np.ndarray:
+        """(N, 2) data (intercept, slope) -> (N, 2) float image (column, row)."""
+        return self._image_xy(xy)
 
     def frame(self, positions: np.ndarray, progress: float, kappa: float | None = None):
         """The image with the moving points at ``positions`` (G, 2) and colour ``progress``."""

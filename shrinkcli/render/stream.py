@@ -9,7 +9,7 @@ import numpy as np
 
 from shrinkcli.render.layout import Clock, Layout
 from shrinkcli.render.picture import Picture
-from shrinkcli.render.style import BACKGROUND, HIGHLIGHT, OLIVE, ORANGE, TEXT, TICK_TEXT
+from shrinkcli.render.style import BACKGROUND, OLIVE, ORANGE, TEXT, TICK_TEXT
 from shrinkcli.settings import RenderSettings
 from shrinkcli.tween import Frames, straight_frames
 
@@ -27,9 +27,7 @@ class FrameStream(Iterator[np.ndarray]):
         self.scene, self.frames, self._next = scene, frames, 0
         self.clock = Clock(frames, scene.picture)
         self._last: np.ndarray | None = None
-        if len(scene.panels) > 1:  # the highlighted clusters' colours, exact too
-            ex = scene.picture.explanation
-            self.key_colors = (*self.key_colors, *HIGHLIGHT[: len(ex.highlight)])
+        self.key_colors = (*self.key_colors, *scene.highlight_colors)  # exact too
 
     # colours the GIF palette must hold exactly (the legend's, text, the black hole)
     key_colors = (ORANGE, OLIVE, TEXT, TICK_TEXT, "#000000", BACKGROUND)

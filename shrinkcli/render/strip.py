@@ -28,7 +28,7 @@ from matplotlib.transforms import IdentityTransform
 from shrinkcli.render.canvas import Canvas, dot
 from shrinkcli.render.data import short
 from shrinkcli.render.dial import Dial
-from shrinkcli.render.layout import Clock, FrameState
+from shrinkcli.render.layout import FrameState, Scene
 from shrinkcli.render.picture import density, track_width
 from shrinkcli.render.shrinkage import YLIM, on_panel
 from shrinkcli.render.stream import FrameStream
@@ -39,7 +39,6 @@ from shrinkcli.render.style import (
     RGB,
     TEXT,
     TICK_TEXT,
-    TITLE,
     TRUTH,
 )
 from shrinkcli.settings import RenderSettings
@@ -412,107 +411,34 @@ class FactorPanel:
         return [self.points]
 
 
-class StripLayout:
-    """The strip (and, for ``--layout explain``, the factor panel) with every static
-    layer drawn; draws any frame by blitting. ``to_pixel`` maps (estimate, row) to
-    image (column, row) coordinates, row 0 at the top."""
+class StripLayout(Scene):
+    """The strip (and, for ``--layout explain``, the factor panel) on one Scene: title,
+    story line, caption, static layers and blits as the plane's. ``to_pixel`` maps
+    (estimate, row) to image (column, row) coordinates, row 0 at the top."""
+
+    shares = EXPLAIN_SHARES
 
     def __init__(self, picture: StripPicture, settings: RenderSettings, *,
                  kappa_max: float | None = None, story: bool = False) -> None:  # fmt: skip
-        from shrinkcli.errors import UsageError
-
-        if settings.truth and picture.truth is None:
-            raise UsageError(
-                "--truth needs the true cluster effects, which only simulated "
-                "data have; drop --truth for data read from a file"
-            )
-        self.picture, self.settings, self.story = picture, settings, story
-        self.canvas = cv = Canvas(settings.width, settings.height)
-        self.fig = cv.fig
-        self.strip = StripPanel(cv, picture, settings, kappa_max=kappa_max, story=story)
-        self.panels: list = [self.strip]
-        if settings.layout == "explain":
-            self.factor = FactorPanel(cv, picture, story=story)
-            self.panels.append(self.factor)
+        self.kappa_max = kappa_max
+        self.stage_lines = stages(picture.what)
+        super().__init__(picture, settings, story=story)
         self.ax = self.strip.ax
-        self._place()
-        for panel in self.panels:
-            panel.draw()
-        self.layers = {(None, False): cv.save_layer()}
-        if story:
-            lines = stages(picture.what)
-            reveal = sorted((a for p in self.panels for a in p.reveal), key=lambda a: a.zorder)
-            for stage, revealed in ((0, False), (1, False), (1, True), (2, True)):
-                self.stage_text.set_text(lines[stage])
-                shown = [self.stage_text, *(reveal if revealed else ())]
-                self.layers[stage, revealed] = cv.save_layer(shown, base=0)
 
-    def _place(self) -> None:
-        cv, pic, s = self.canvas, self.picture, self.canvas.scale
-        w, h = cv.width, cv.height
-        pad = 8 * s
-        top = h - pad
-        if pic.title:
-            title = cv.one_line(pad, top, pic.title, 10.5, w - 2 * pad, ha="left", va="top",
-                                color=TITLE)  # fmt: skip
-            top = cv.box(title)[1] - 5 * s
-        self.stage_text = None
-        if self.story:
-            text = cv.text(pad, top, max(stages(pic.what), key=len), 9.5, ha="left", va="top",
-                           color=TEXT, fontweight="bold", animated=True)  # fmt: skip
-            cv.fit_width(text, w - 2 * pad)
-            self.stage_text = text
-            top = cv.box(text)[1] - 6 * s
-        bottom = self._caption(pad) + 5 * s
-        if len(self.panels) == 1:
-            self.strip.place(pad, bottom, w - pad, top)
-            return
-        gap = 18 * s
-        room = w - 2 * pad - gap
-        left = pad
-        for panel, share in zip(self.panels, EXPLAIN_SHARES, strict=True):
-            panel.place(left, bottom, left + share * room, top)
-            left += share * room + gap
-
-    def _caption(self, pad: float) -> float:
-        cv = self.canvas
-        lines = list(self.picture.caption)
-        for panel in self.panels:
-            lines += panel.caption_lines()
-        if not lines:
-            return pad
-        cap = cv.text(pad, pad, "\n".join(lines), 7.5, ha="left", va="bottom", color=TICK_TEXT,
-                      linespacing=1.35)  # fmt: skip
-        if not cv.fit_width(cap, cv.width - 2 * pad) or cv.box(cap)[3] > 0.3 * cv.height:
-            cap.remove()
-            return pad
-        return cv.box(cap)[3]
+    def _panels(self, cv: Canvas) -> list:
+        self.strip = StripPanel(cv, self.picture, self.settings, kappa_max=self.kappa_max,
+                                story=self.story)  # fmt: skip
+        if self.settings.layout != "explain":
+            return [self.strip]
+        self.factor = FactorPanel(cv, self.picture, story=self.story)
+        return [self.strip, self.factor]
 
     def to_pixel(self, values: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """(N,) estimates on (N,) rows -> (N, 2) float image (column, row), row 0 at top."""
-        xy = np.column_stack([np.asarray(values, dtype=float), np.asarray(rows, dtype=float)])
-        disp = self.ax.transData.transform(xy)
-        return np.column_stack([disp[:, 0], self.canvas.height - disp[:, 1]])
-
-    def draw(self, state: FrameState) -> np.ndarray:
-        kappa = None if state.kappa is None or np.isnan(state.kappa) else state.kappa
-        artists = self.strip.update(state.positions, state.progress, kappa)
-        for panel in self.panels[1:]:
-            artists += panel.update(state)
-        layer = self.layers[state.stage, state.revealed] if self.story else 0
-        return self.canvas.blit(layer, artists)
+        return self._image_xy(np.column_stack([values, rows]))
 
 
-class StripStream(FrameStream):
-    """The strip's frames for the encoders (FrameStream's iteration, seek and palette)."""
-
-    def __init__(self, scene: StripLayout, frames: Frames) -> None:
-        self.scene, self.frames, self._next = scene, frames, 0
-        self.clock = Clock(frames, scene.picture)
-        self._last = None
-
-
-def render_strip(picture: StripPicture, frames: Frames, settings: RenderSettings) -> StripStream:
+def render_strip(picture: StripPicture, frames: Frames, settings: RenderSettings) -> FrameStream:
     """Every frame of the strip's animation, as an iterator of (H, W, 3) uint8 arrays."""
     if frames.n_clusters != picture.n_clusters:
         raise ValueError(
@@ -523,7 +449,7 @@ def render_strip(picture: StripPicture, frames: Frames, settings: RenderSettings
     if frames.kappa is not None:
         moving = ~np.isnan(frames.kappa) & (np.arange(frames.n_frames) < frames.n_move)
         kappa_max = float(frames.kappa[moving].max())
-    return StripStream(StripLayout(picture, settings, kappa_max=kappa_max, story=story), frames)
+    return FrameStream(StripLayout(picture, settings, kappa_max=kappa_max, story=story), frames)
 
 
 def render_strip_still(picture: StripPicture, settings: RenderSettings,
