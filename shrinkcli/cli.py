@@ -281,7 +281,6 @@ def fit(
             print(json.dumps(to_json(fits, truth=data.truth, source=data.source), indent=2))
         else:
             sys.stdout.write(to_text(fits, truth=data.truth, source=data.source))
-        sys.stdout.flush()
 
 
 @app.command("run")
@@ -353,7 +352,6 @@ def run_command(
             print(json.dumps(doc, indent=2))
         else:
             print(result.output)
-        sys.stdout.flush()
 
 
 @app.command("grid")
@@ -433,7 +431,6 @@ def _grid(files: list[str], file_values: list[dict[str, Any]] | None, flags: dic
             print(json.dumps(describe_grid(result), indent=2))
         else:
             print(result.output)
-        sys.stdout.flush()
 
 
 @app.command()
@@ -514,7 +511,6 @@ def batch(
                 for r in rows:
                     what = r["outputs"]["animation"] if r["status"] == "ok" else "FAILED"
                     print(f"{r['name']}\t{r['status']}\t{what}\t{r['seconds']:.2f}s")
-            sys.stdout.flush()
     for r in failed:
         _say(f"shrink: error: scenario {r['name']} ({r['file']}): {r['error']}")
     if failed:

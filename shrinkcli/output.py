@@ -279,7 +279,6 @@ def text_output(path: str | None) -> Iterator[IO[str]]:
     if path is None or path == "-":
         with stdout_guard():
             yield sys.stdout
-            sys.stdout.flush()
         return
     if is_stream(path):
         check_writable(path)
@@ -297,11 +296,13 @@ def text_output(path: str | None) -> Iterator[IO[str]]:
 
 @contextlib.contextmanager
 def stdout_guard() -> Iterator[None]:
-    """Standard output that is closed, full or gone becomes an exit code, not a traceback."""
+    """Write to standard output in this block; it is flushed at the end. Standard output
+    that is closed, full or gone becomes an exit code, not a traceback."""
     if sys.stdout is None:
         raise ShrinkError("standard output is closed; redirect it to a file (> out.txt)")
     try:
         yield
+        sys.stdout.flush()
     except BrokenPipeError:  # e.g. `shrink simulate | head`: stop quietly, as cat does
         _silence_stdout()
         raise SystemExit(141) from None
