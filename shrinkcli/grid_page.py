@@ -33,10 +33,10 @@ from shrinkcli.page import (
     _note,
     _plotlyjs_tag,
     _script_json,
-    kappa_text,
     page_figure,
     require_plotly,
 )
+from shrinkcli.render.dial import format_kappa
 
 ROW_PX = 260  # a panel's plot height in page pixels; the width follows the window
 TOP = 84  # the grid's title and the first row's panel titles
@@ -293,7 +293,7 @@ def grid_figure(pictures, frames, settings, *, shape, limits, title: str = "", c
     slider["y"] = slider_y
     # each panel's own κ in its top right corner: the panels' paths differ, so the
     # slider says only where along them all are
-    kappas = [None if f.kappa is None else [kappa_text(float(v)) for v in f.kappa[:n]]
+    kappas = [None if f.kappa is None else [format_kappa(float(v)) for v in f.kappa[:n]]
               for f in frames]  # fmt: skip
     kappa_traces = []
     for p, values in enumerate(kappas):

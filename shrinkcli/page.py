@@ -728,19 +728,12 @@ def _mix(a: str, b: str, t: float) -> str:
     return "#" + "".join(f"{round((1 - t) * u + t * v):02x}" for u, v in zip(ca, cb, strict=True))
 
 
-def kappa_text(kappa: float) -> str:
-    """κ as the GIF's dial writes it: '∞', '10,000', '316', '3.16', '1'."""
-    if math.isinf(kappa):
-        return "∞"
-    if kappa >= 100:
-        return f"{kappa:,.0f}"
-    return f"{kappa:.3g}"
-
-
 def _step_label(k: int, n: int, kappa) -> str:
+    from shrinkcli.render.dial import format_kappa  # as the GIF's dial writes κ
+
     if kappa is None:
         return f"{round(100 * k / max(n - 1, 1))}% of the way"
-    text = kappa_text(float(kappa[k]))
+    text = format_kappa(float(kappa[k]))
     if k == 0:
         return text + " (no pooling: the by-cluster OLS estimates)"
     if k == n - 1:
