@@ -255,37 +255,58 @@ class _Core:
 
 
 def _core(stats: SufficientStats) -> _Core:
-    n = stats.n.astype(float)
     n_obs = int(stats.n.sum())
     if stats.n_clusters < 2:
         raise DataError(f"the data have {stats.n_clusters} cluster; at least two are needed")
     if n_obs < 3:
         raise DataError(f"the data have {n_obs} observations; at least three are needed")
-    shift = float((n * stats.x_mean).sum() / n_obs)
-    between = n * (stats.x_mean - shift) ** 2
-    total = float(stats.cxx.sum() + between.sum())
-    if not total > n_obs * (1e-13 * max(abs(shift), 2.0**-500)) ** 2:
+    shift, total = _spread(stats.n, stats.x_mean, stats.cxx, n_obs)
+    if _constant(total, shift, n_obs):
         raise DataError("x is constant in every row, so no slope can be estimated")
-    scale = math.sqrt(total / n_obs)
-    y_shift = float((n * stats.y_mean).sum() / n_obs)
-    y_total = float(stats.cyy.sum() + (n * (stats.y_mean - y_shift) ** 2).sum())
-    if not y_total > n_obs * (1e-13 * max(abs(y_shift), 2.0**-500)) ** 2:
+    y_shift, y_total = _spread(stats.n, stats.y_mean, stats.cyy, n_obs)
+    if _constant(y_total, y_shift, n_obs):
         raise DataError("y is constant in every row, so there is nothing to model")
-    y_scale = math.sqrt(y_total / n_obs)
+    scale, y_scale = math.sqrt(total / n_obs), math.sqrt(y_total / n_obs)
+    return _compress(stats, n_obs, shift, scale, y_shift, y_scale)
+
+
+def _spread(n: np.ndarray, mean: np.ndarray, css: np.ndarray, n_obs) -> tuple:
+    """A column's pooled mean and total centred sum of squares from the per-cluster
+    counts, means and centred sums; arrays (G,) give floats, (B, G) arrays (B,)."""
+    shift = (n * mean).sum(axis=-1) / n_obs
+    total = css.sum(axis=-1) + (n * (mean - np.expand_dims(shift, -1)) ** 2).sum(axis=-1)
+    if np.ndim(shift) == 0:
+        return float(shift), float(total)
+    return shift, total
+
+
+def _constant(total, shift, n_obs):
+    """Whether a column is constant in every row (beyond rounding of its mean)."""
+    return ~(total > n_obs * (1e-13 * np.maximum(np.abs(shift), 2.0**-500)) ** 2)
+
+
+def _compress(stats, n_obs, shift, scale, y_shift, y_scale) -> _Core:
+    """The _Core of per-cluster sums in the standard coordinates (shift, scale, y_shift,
+    y_scale): stats of one data set (arrays (G,), floats), or of many (SufficientStats-
+    like arrays (B, G), the rest (B,)), as study.fitbatch stacks them."""
+
+    def col(v):  # a per-data-set value against the cluster axis
+        return np.expand_dims(v, -1)
+
     varies = stats.x_varies
     cxx = np.where(varies, stats.cxx, 0.0)
-    l11 = np.sqrt(n)
-    l22 = np.sqrt(cxx) / scale
+    l11 = np.sqrt(stats.n.astype(float))
     with np.errstate(divide="ignore", invalid="ignore"):
-        z2 = np.where(varies, stats.cxy / np.sqrt(cxx), 0.0) / y_scale
+        z2 = np.where(varies, stats.cxy / np.sqrt(cxx), 0.0) / col(y_scale)
         rss_j = np.where(varies, stats.cyy - stats.cxy**2 / cxx, stats.cyy)
+    rss = np.maximum(rss_j, 0.0).sum(axis=-1) / y_scale**2
     return _Core(
         l11=l11,
-        l21=l11 * (stats.x_mean - shift) / scale,
-        l22=l22,
-        z1=l11 * (stats.y_mean - y_shift) / y_scale,
+        l21=l11 * (stats.x_mean - col(shift)) / col(scale),
+        l22=np.sqrt(cxx) / col(scale),
+        z1=l11 * (stats.y_mean - col(y_shift)) / col(y_scale),
         z2=z2,
-        rss=float(np.maximum(rss_j, 0.0).sum()) / y_scale**2,
+        rss=float(rss) if np.ndim(rss) == 0 else rss,
         n_obs=n_obs,
         shift=shift,
         scale=scale,
@@ -1128,9 +1149,8 @@ def _intercept_core(stats: SufficientStats, slope: bool) -> _InterceptCore:
         raise DataError(f"the data have {stats.n_clusters} cluster; at least two are needed")
     if n_obs <= p:
         raise DataError(f"the data have {n_obs} observations; at least {p + 1} are needed")
-    y_shift = float((n * stats.y_mean).sum() / n_obs)
-    y_total = float(stats.cyy.sum() + (n * (stats.y_mean - y_shift) ** 2).sum())
-    if not y_total > n_obs * (1e-13 * max(abs(y_shift), 2.0**-500)) ** 2:
+    y_shift, y_total = _spread(stats.n, stats.y_mean, stats.cyy, n_obs)
+    if _constant(y_total, y_shift, n_obs):
         raise DataError("y is constant in every row, so there is nothing to model")
     y_scale = math.sqrt(y_total / n_obs)
     yb = (stats.y_mean - y_shift) / y_scale
@@ -1140,9 +1160,8 @@ def _intercept_core(stats: SufficientStats, slope: bool) -> _InterceptCore:
             n, np.zeros_like(n), yb, 0.0, 0.0, syy, 1, n_obs, 0.0, 1.0, y_shift, y_scale,
             stats.x_exp, stats.y_exp,
         )  # fmt: skip
-    shift = float((n * stats.x_mean).sum() / n_obs)
-    total = float(stats.cxx.sum() + (n * (stats.x_mean - shift) ** 2).sum())
-    if not total > n_obs * (1e-13 * max(abs(shift), 2.0**-500)) ** 2:
+    shift, total = _spread(stats.n, stats.x_mean, stats.cxx, n_obs)
+    if _constant(total, shift, n_obs):
         raise DataError("x is constant in every row, so no slope can be estimated")
     scale = math.sqrt(total / n_obs)
     varies = stats.x_varies

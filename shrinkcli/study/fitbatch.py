@@ -27,7 +27,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shrinkcli.fit import _START, SINGULAR_TOL, _blups, _Core, _grid, _lam_from_phi, _solve
+from shrinkcli.fit import (
+    _START,
+    SINGULAR_TOL,
+    SufficientStats,
+    _blups,
+    _compress,
+    _constant,
+    _Core,
+    _grid,
+    _lam_from_phi,
+    _solve,
+    _spread,
+)
 
 WALD_Z = 1.959963984540054  # qnorm(0.975)
 _INTERIOR_STARTS = 3  # best interior grid points searched, as fit._search does
@@ -55,10 +67,7 @@ class BatchStats:
     x_exp: np.ndarray
     y_exp: np.ndarray
 
-    @property
-    def x_varies(self) -> np.ndarray:
-        scale = 1e-13 * np.maximum(np.abs(self.x_mean), 2.0**-500)
-        return self.cxx > self.n * scale**2
+    x_varies = SufficientStats.x_varies
 
 
 def _exponents(v: np.ndarray) -> np.ndarray:
@@ -104,40 +113,16 @@ def batch_core(stats: BatchStats) -> tuple[_Core, np.ndarray]:
     """fit._core for every data set: a _Core whose fields are arrays (B, G) and (B,),
     and a mask of the data sets fit._core would refuse (fewer than two clusters or
     three rows, constant x or y): those rows hold harmless stand-in values."""
-    n = stats.n.astype(float)
     n_obs = stats.n.sum(axis=1)
     clusters = (stats.n > 0).sum(axis=1)
     tot = np.maximum(n_obs, 1)
-    shift = (n * stats.x_mean).sum(axis=1) / tot
-    total = stats.cxx.sum(axis=1) + (n * (stats.x_mean - shift[:, None]) ** 2).sum(axis=1)
-    tiny_x = n_obs * (1e-13 * np.maximum(np.abs(shift), 2.0**-500)) ** 2
-    y_shift = (n * stats.y_mean).sum(axis=1) / tot
-    y_total = stats.cyy.sum(axis=1) + (n * (stats.y_mean - y_shift[:, None]) ** 2).sum(axis=1)
-    tiny_y = n_obs * (1e-13 * np.maximum(np.abs(y_shift), 2.0**-500)) ** 2
-    bad = (clusters < 2) | (n_obs < 3) | ~(total > tiny_x) | ~(y_total > tiny_y)
+    shift, total = _spread(stats.n, stats.x_mean, stats.cxx, tot)
+    y_shift, y_total = _spread(stats.n, stats.y_mean, stats.cyy, tot)
+    bad = (clusters < 2) | (n_obs < 3) | _constant(total, shift, n_obs)
+    bad |= _constant(y_total, y_shift, n_obs)
     scale = np.sqrt(np.where(bad, 1.0, total) / tot)
     y_scale = np.sqrt(np.where(bad, 1.0, y_total) / tot)
-    varies = stats.x_varies
-    cxx = np.where(varies, stats.cxx, 0.0)
-    l11 = np.sqrt(n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        z2 = np.where(varies, stats.cxy / np.sqrt(cxx), 0.0) / y_scale[:, None]
-        rss_j = np.where(varies, stats.cyy - stats.cxy**2 / cxx, stats.cyy)
-    core = _Core(
-        l11=l11,
-        l21=l11 * (stats.x_mean - shift[:, None]) / scale[:, None],
-        l22=np.sqrt(cxx) / scale[:, None],
-        z1=l11 * (stats.y_mean - y_shift[:, None]) / y_scale[:, None],
-        z2=z2,
-        rss=np.maximum(rss_j, 0.0).sum(axis=1) / y_scale**2,
-        n_obs=n_obs,
-        shift=shift,
-        scale=scale,
-        y_shift=y_shift,
-        y_scale=y_scale,
-        x_exp=stats.x_exp,
-        y_exp=stats.y_exp,
-    )
+    core = _compress(stats, n_obs, shift, scale, y_shift, y_scale)
     return core, bad
 
 
