@@ -53,6 +53,16 @@ _OUTPUT_HELP = "File to write: .gif, .mp4, .png (a still) or .html (the interact
 _SWEEP = "Simulated data (the article's create_data; lists a,b,c make panels)"
 _FILE = "Your own data (instead of simulating)"
 
+# options that run, grid and batch share
+_Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no warnings.")]
+_AllowOutsideData = Annotated[
+    bool,
+    typer.Option(
+        "--allow-outside-data",
+        help="Let a scenario file name a data file outside its own folder.",
+    ),
+]
+
 # (name, type, help) of the flags that mirror create_data(); defaults live in Scenario.
 _DATA_FLAGS = [
     ("obs_per_cluster", int, "Observations per cluster [10]."),
@@ -295,14 +305,8 @@ def run_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the fit summary as JSON on stdout.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no warnings.")] = False,
-    allow_outside_data: Annotated[
-        bool,
-        typer.Option(
-            "--allow-outside-data",
-            help="Let the scenario file name a data file outside its own folder.",
-        ),
-    ] = False,
+    quiet: _Quiet = False,
+    allow_outside_data: _AllowOutsideData = False,
 ) -> None:
     """Simulate or read, fit, and animate each cluster's OLS estimate moving to the mixed one.
 
@@ -370,14 +374,8 @@ def grid_command(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print every panel's fit summary as JSON on stdout.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no warnings.")] = False,
-    allow_outside_data: Annotated[
-        bool,
-        typer.Option(
-            "--allow-outside-data",
-            help="Let scenario files name data files outside their own folders.",
-        ),
-    ] = False,
+    quiet: _Quiet = False,
+    allow_outside_data: _AllowOutsideData = False,
 ) -> None:
     """Scenarios side by side on shared axes, moving in step: one panel per scenario file,
     or per value of a list (--sd-slope 0.1,0.25,1; two lists make rows x columns)."""
@@ -448,14 +446,8 @@ def batch(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the index as one JSON document on stdout.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress messages.")] = False,
-    allow_outside_data: Annotated[
-        bool,
-        typer.Option(
-            "--allow-outside-data",
-            help="Let scenario files name data files outside their own folders.",
-        ),
-    ] = False,
+    quiet: _Quiet = False,
+    allow_outside_data: _AllowOutsideData = False,
 ) -> None:
     """Run many scenario files in parallel; flags given here override every file.
 
