@@ -268,7 +268,7 @@ def page_figure(picture, frames, settings, *, labels=None, limits=None) -> dict[
     shared window, shrinkcli.grid_page)."""
     import numpy as np
 
-    from shrinkcli.draw import describe_picture, point_alpha
+    from shrinkcli.draw import density, describe_picture, point_alpha, point_diameter
     from shrinkcli.errors import UsageError
 
     if settings.truth and picture.truth is None:
@@ -288,9 +288,9 @@ def page_figure(picture, frames, settings, *, labels=None, limits=None) -> dict[
     progress = np.asarray(frames.progress[:n], dtype=float)
     ok = picture.has_ols
     moving = np.flatnonzero(ok)
-    thin = _density(g)
+    thin = density(g)  # the GIF's thinning and marker sizes, its 5 points BASE_MARKER pixels
     alpha = point_alpha(picture) * max(thin, 0.5)
-    size = _diameters(picture) * math.sqrt(thin)
+    size = point_diameter(picture) * (BASE_MARKER / 5.0) * math.sqrt(thin)
     texts = hover_texts(picture, labels)
 
     traces: list[dict[str, Any]] = []
@@ -689,23 +689,6 @@ def _sizes(values):
     if len(values) and np.all(values == values[0]):
         return float(values[0])
     return _typed(values, "f4")
-
-
-def _density(n_clusters: int) -> float:
-    """The GIF's thinning: 1 up to 100 clusters, then sqrt(100 / G), at least 0.3."""
-    return max(0.3, min(1.0, math.sqrt(100.0 / max(n_clusters, 1))))
-
-
-def _diameters(picture):
-    """(G,) marker diameters in pixels: constant, or area linear in cluster size."""
-    import numpy as np
-
-    sizes = np.asarray(picture.sizes, dtype=float)
-    lo, hi = float(sizes.min()), float(sizes.max())
-    if picture.balanced or hi <= lo:
-        return np.full(picture.n_clusters, BASE_MARKER)
-    frac = (sizes - lo) / (hi - lo)
-    return BASE_MARKER / 5.0 * np.sqrt(3.0**2 + frac * (9.0**2 - 3.0**2))
 
 
 def _ellipse_line(picture):
