@@ -269,10 +269,7 @@ class _FrameSource:
         return col
 
     def no_column(self, name: str, option: str, columns) -> str:
-        return (
-            f"{self} has no column {_quoted(name)} (columns: {_some_columns(columns)}); "
-            f"name the right one with {option}"
-        )
+        return _no_column(self, name, option, columns)
 
 
 class _Source:
@@ -333,10 +330,7 @@ class _Source:
         first = columns[0] if len(columns) else ""
         if first.startswith("#") or (len(columns) == 1 and any(c in first for c in ";\t|")):
             return self._misread("the header line is not y,x,cluster")
-        return (
-            f"{self} has no column {_quoted(name)} (columns: {_some_columns(columns)}); "
-            f"name the right one with {option}"
-        )
+        return _no_column(self, name, option, columns)
 
     def _misread(self, what: str) -> str:
         """Why a file does not read as comma-separated CSV, and what to do."""
@@ -358,6 +352,13 @@ class _Source:
             f"cannot read {self} as CSV ({what}); every row needs one value per column of "
             "the header line"
         )
+
+
+def _no_column(source, name: str, option: str, columns) -> str:
+    return (
+        f"{source} has no column {_quoted(name)} (columns: {_some_columns(columns)}); "
+        f"name the right one with {option}"
+    )
 
 
 def _read_all(fh, source: _Source) -> bytes:
