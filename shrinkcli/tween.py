@@ -120,6 +120,14 @@ class Frames:
     def n_clusters(self) -> int:
         return self.positions.shape[1]
 
+    @property
+    def on_path(self) -> np.ndarray | None:
+        """(F,) True on the pooling path's moving frames (a story's κ is NaN before the
+        path starts; held frames are not moving), or None off the path."""
+        if self.kappa is None:
+            return None
+        return ~np.isnan(self.kappa) & (np.arange(self.n_frames) < self.n_move)
+
 
 def eased_progress(*, frames: int, hold: int, ease: str) -> np.ndarray:
     """(frames + hold,) progress: eased 0 -> 1 over ``frames`` frames, then 1 held."""

@@ -149,3 +149,18 @@ class Canvas:
         for artist in artists:
             artist.draw(renderer)
         return np.array(self.canvas.buffer_rgba())[:, :, :3]
+
+
+class Reveals:
+    """A panel whose by-cluster marks a story holds back until the clusters reach them
+    (the story's reveal layer); the panel sets ``story`` and ``reveal``."""
+
+    story: bool
+    reveal: list
+
+    def _later(self, artist):
+        """In a story, hold a static artist back for the reveal layer."""
+        if self.story:
+            artist.set_animated(True)
+            self.reveal.append(artist)
+        return artist

@@ -238,6 +238,5 @@ class GridStream(FrameStream):
 
 def tracks_of(frames: Frames) -> np.ndarray | None:
     """The pooling path's moving frames (the faint lines follow them), else None."""
-    if frames.kappa is None:
-        return None
-    return frames.positions[: frames.n_move]
+    moving = frames.on_path
+    return None if moving is None else frames.positions[moving]

@@ -106,12 +106,16 @@ def point_alpha(picture: Picture) -> np.ndarray:
     spread = dev.std(axis=0) if dev.shape[0] > 1 else np.zeros(2)
     tiny = 1e-8 * max(1.0, float(np.abs(picture.fixed).max()))
     sd = np.where(sd > tiny, sd, np.where(spread > tiny, spread, 1.0))
-    dist = np.sqrt(((dev / sd) ** 2).sum(axis=1))
+    alpha[ok] = alpha_by_distance(np.sqrt(((dev / sd) ** 2).sum(axis=1)))
+    return alpha
+
+
+def alpha_by_distance(dist: np.ndarray) -> np.ndarray:
+    """Opacity ALPHA_RANGE from the nearest distance to the ALPHA_CAP_QUANTILE (see module)."""
     lo, hi = dist.min(), np.quantile(dist, ALPHA_CAP_QUANTILE)
     dist = np.minimum(dist, hi)
     scaled = (dist - lo) / (hi - lo) if hi > lo else np.ones_like(dist)
-    alpha[ok] = ALPHA_RANGE[0] + (ALPHA_RANGE[1] - ALPHA_RANGE[0]) * scaled
-    return alpha
+    return ALPHA_RANGE[0] + (ALPHA_RANGE[1] - ALPHA_RANGE[0]) * scaled
 
 
 def point_diameter(picture: Picture) -> np.ndarray:

@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.transforms import IdentityTransform
 
 from shrinkcli import window
-from shrinkcli.render.canvas import Canvas, dot
+from shrinkcli.render.canvas import Canvas, Reveals, dot
 from shrinkcli.render.dial import Dial
 from shrinkcli.render.picture import (
     Picture,
@@ -33,7 +33,7 @@ from shrinkcli.render.picture import (
     point_diameter,
     track_width,
 )
-from shrinkcli.render.style import BACKGROUND, OLIVE, ORANGE, RGB, TEXT, TICK_TEXT, TRUTH
+from shrinkcli.render.style import BACKGROUND, OLIVE, ORANGE, RGB, TEXT, TICK_TEXT, TRUTH, ramp
 from shrinkcli.settings import RenderSettings
 
 
@@ -70,7 +70,7 @@ def model_legend(*, no_ols: bool, truth: bool, beyond: bool, ellipses: bool,
     return handles, labels
 
 
-class PlanePanel:
+class PlanePanel(Reveals):
     """The plane, its legend column and its moving points on a shared Canvas.
 
     ``kappa_max``, when given, adds the pooling-path dial (kappa from kappa_max down to 1).
@@ -213,13 +213,6 @@ class PlanePanel:
         if self.highlight:
             self._later(self._rings(pic.ols, animated=False))
 
-    def _later(self, artist):
-        """In a story, hold a static artist back for the reveal layer."""
-        if self.story:
-            artist.set_animated(True)
-            self.reveal.append(artist)
-        return artist
-
     def _rings(self, points: np.ndarray, *, animated: bool):
         """Rings in their colours around the highlighted clusters at ``points`` (G, 2)."""
         idx = [j for j, _ in self.highlight]
@@ -337,7 +330,7 @@ class PlanePanel:
         ok = self.moving
         if ok.any():
             p = float(progress)
-            self.colors[:, :3] = (1 - p) * RGB["orange"] + p * RGB["olive"]
+            self.colors[:, :3] = ramp(p)
             self.colors[:, 3] = (1 - p) * self.alpha[ok] + p * self.final_alpha
             self.points.set_offsets(np.asarray(positions)[ok])
             self.points.set_facecolors(self.colors)

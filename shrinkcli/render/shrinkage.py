@@ -24,7 +24,7 @@ from matplotlib.ticker import FuncFormatter
 from shrinkcli.render.canvas import Canvas, dot
 from shrinkcli.render.data import short
 from shrinkcli.render.picture import Picture
-from shrinkcli.render.style import BACKGROUND, RGB, TEXT, TICK_TEXT, rgb
+from shrinkcli.render.style import BACKGROUND, TEXT, TICK_TEXT, ramp, rgb
 
 YLIM = (-0.3, 1.3)
 EDGE = 0.03  # clipped points sit this far inside the range
@@ -50,6 +50,31 @@ def fractions(ols: np.ndarray, positions: np.ndarray, toward: np.ndarray) -> np.
         share = (ols - positions) / (ols - toward)
     share[~np.isfinite(share)] = np.nan
     return share
+
+
+def share_axes(cv: Canvas, ax) -> None:
+    """The look of a panel of shares: 0 (own estimate) to 1 (the average) on y."""
+    ax.set_ylim(*YLIM)
+    ax.set_facecolor(BACKGROUND)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.tick_params(length=0, labelsize=cv.fs(8), labelcolor=TICK_TEXT, pad=3.0)
+    ax.set_yticks([0, 0.5, 1])
+    ax.set_yticklabels(["0", "½", "1"])
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: short(v)))  # no "1e6" aside
+
+
+def show_shares(scatter, x: np.ndarray, share: np.ndarray, face: np.ndarray,
+                edge: np.ndarray) -> None:  # fmt: skip
+    """Move a scatter's points to their shares; those beyond the panel hollow on its
+    edge (only they get an outline: outlines cost time). ``face`` is set in place."""
+    shown, clipped = on_panel(share)  # a NaN is no point at all
+    edge[:] = face
+    face[clipped, 3] = 0.0
+    scatter.set_offsets(np.column_stack([x, shown]))
+    scatter.set_facecolors(face)
+    scatter.set_edgecolors(edge)
+    scatter.set_linewidths(np.where(clipped, 0.8, 0.0))
 
 
 class ShrinkagePanel:
@@ -102,16 +127,9 @@ class ShrinkagePanel:
         room = max(cv.box(t)[2] - cv.box(t)[0] for t in words) + 4 * s
         cv.place(ax, left + 26 * s, panel_bottom, right - room, panel_top)
         ax.set_xlim(*self._xlim())
-        ax.set_ylim(*YLIM)
+        share_axes(cv, ax)
         for y, t in zip((0, 1), words, strict=True):  # the meaning of 0 and 1, right of the axes
             t.set_y(ax.transData.transform((0, y))[1] / cv.height)
-        ax.set_facecolor(BACKGROUND)
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        ax.tick_params(length=0, labelsize=cv.fs(8), labelcolor=TICK_TEXT, pad=3.0)
-        ax.set_yticks([0, 0.5, 1])
-        ax.set_yticklabels(["0", "½", "1"])
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: short(v)))  # no "1e6" aside
 
     def _xlim(self) -> tuple[float, float]:
         lo, hi = float(self.ex.curve_x.min()), float(self.ex.curve_x.max())
@@ -158,19 +176,12 @@ class ShrinkagePanel:
         pic, idx = self.picture, self.index
         share = fractions(pic.ols[idx], state.positions[idx], state.toward)
         p = min(1.0, max(0.0, float(state.progress)))
-        colour = np.array([*((1 - p) * RGB["orange"] + p * RGB["olive"]), POINT_ALPHA])
+        colour = np.array([*ramp(p), POINT_ALPHA])
         m = self.n_marked
         for c, scatter in enumerate(self.scatters):
-            y = share[:, c]
-            shown, clipped = on_panel(y)  # a NaN is no point at all
-            face, edge = self.faces[c], self.edges[c]
+            face = self.faces[c]
             face[:] = colour
             if m:
                 face[len(idx) - m :] = self._marked
-            edge[:] = face
-            face[clipped, 3] = 0.0
-            scatter.set_offsets(np.column_stack([self.x[c], shown]))
-            scatter.set_facecolors(face)
-            scatter.set_edgecolors(edge)
-            scatter.set_linewidths(np.where(clipped, 0.8, 0.0))  # outlines cost time
+            show_shares(scatter, self.x[c], share[:, c], face, self.edges[c])
         return list(self.scatters)

@@ -88,10 +88,9 @@ def _scene(picture: Picture, settings: RenderSettings, frames: Frames | None) ->
     """The layout for these frames: with the pooling path's dial and tracks when they
     come from it, with the stage line and reveal layer when they tell a story."""
     story = frames is not None and frames.stage is not None
-    if frames is None or frames.kappa is None:
+    moving = None if frames is None else frames.on_path
+    if moving is None:
         return Layout(picture, settings, story=story)
-    # the path's moving frames (a story's kappa is NaN before the path starts)
-    moving = ~np.isnan(frames.kappa) & (np.arange(frames.n_frames) < frames.n_move)
     kappa = frames.kappa[moving]
     return Layout(
         picture,

@@ -25,12 +25,12 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from matplotlib.transforms import IdentityTransform
 
-from shrinkcli.render.canvas import Canvas, dot
+from shrinkcli.render.canvas import Canvas, Reveals, dot
 from shrinkcli.render.data import short
 from shrinkcli.render.dial import Dial
 from shrinkcli.render.layout import FrameState, Scene
-from shrinkcli.render.picture import density, track_width
-from shrinkcli.render.shrinkage import YLIM, on_panel
+from shrinkcli.render.picture import ALPHA_RANGE, alpha_by_distance, density, track_width
+from shrinkcli.render.shrinkage import fractions, share_axes, show_shares
 from shrinkcli.render.stream import FrameStream
 from shrinkcli.render.style import (
     BACKGROUND,
@@ -40,6 +40,7 @@ from shrinkcli.render.style import (
     TEXT,
     TICK_TEXT,
     TRUTH,
+    ramp,
 )
 from shrinkcli.settings import RenderSettings
 from shrinkcli.strip import StripPicture, outside, strip_window
@@ -47,7 +48,6 @@ from shrinkcli.tween import Frames, straight_frames
 
 EXPLAIN_SHARES = (0.6, 0.4)  # widths of the strip and the factor panel
 LINE = "#000000"
-ALPHA_RANGE = (0.4, 1.0)
 
 
 def stages(what: str) -> tuple[str, str, str]:
@@ -66,11 +66,7 @@ def point_alpha(picture: StripPicture) -> np.ndarray:
     alpha = np.full(picture.n_clusters, ALPHA_RANGE[1])
     if not ok.any():
         return alpha
-    dist = np.abs(picture.ols[ok] - picture.fixed)
-    lo, hi = dist.min(), np.quantile(dist, 0.95)
-    dist = np.minimum(dist, hi)
-    scaled = (dist - lo) / (hi - lo) if hi > lo else np.ones_like(dist)
-    alpha[ok] = ALPHA_RANGE[0] + (ALPHA_RANGE[1] - ALPHA_RANGE[0]) * scaled
+    alpha[ok] = alpha_by_distance(np.abs(picture.ols[ok] - picture.fixed))
     return alpha
 
 
@@ -97,7 +93,7 @@ def strip_legend(*, no_ols: bool, truth: bool, beyond: bool, band: bool,
     return handles, labels
 
 
-class StripPanel:
+class StripPanel(Reveals):
     """The strip, its legend column and its moving points (see module)."""
 
     def __init__(self, canvas: Canvas, picture: StripPicture, settings: RenderSettings, *,
@@ -264,13 +260,6 @@ class StripPanel:
         self.points = ax.scatter(pic.mixed[ok], rows[ok], s=self.diameter**2, c=self.colors,
                                  linewidths=0, zorder=5, animated=True)  # fmt: skip
 
-    def _later(self, artist):
-        """In a story, hold a static artist back for the reveal layer."""
-        if self.story:
-            artist.set_animated(True)
-            self.reveal.append(artist)
-        return artist
-
     def _edge_markers(self) -> None:
         """A triangle on the window's left or right edge, on the row, pointing outward."""
         pic, cv = self.picture, self.canvas
@@ -304,7 +293,7 @@ class StripPanel:
         out = []
         if ok.any():
             p = float(progress)
-            self.colors[:, :3] = (1 - p) * RGB["orange"] + p * RGB["olive"]
+            self.colors[:, :3] = ramp(p)
             self.colors[:, 3] = (1 - p) * self.alpha[ok] + p * self.final_alpha
             est = np.asarray(positions)[ok, 0]
             self.points.set_offsets(np.column_stack([est, self.picture.rows[ok]]))
@@ -363,14 +352,7 @@ class FactorPanel:
         cv.place(ax, left + 26 * s, panel_bottom, right - 4 * s, panel_top)
         hi = float(self.curve_n.max())
         ax.set_xlim(0.0, hi + 0.03 * hi)
-        ax.set_ylim(*YLIM)
-        ax.set_facecolor(BACKGROUND)
-        for spine in ax.spines.values():
-            spine.set_visible(False)
-        ax.tick_params(length=0, labelsize=cv.fs(8), labelcolor=TICK_TEXT, pad=3.0)
-        ax.set_yticks([0, 0.5, 1])
-        ax.set_yticklabels(["0", "½", "1"])
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: short(v)))
+        share_axes(cv, ax)
 
     def draw(self) -> None:
         ax, pic = self.ax, self.picture
@@ -382,32 +364,24 @@ class FactorPanel:
                                  edgecolors=TICK_TEXT, linewidths=0.7, alpha=0.9,
                                  zorder=2.5)  # fmt: skip
         g = len(idx)
-        self.face = np.zeros((g, 4))
+        self.face, self.edge = np.zeros((g, 4)), np.zeros((g, 4))
         self.points = ax.scatter(pic.sizes[idx], np.zeros(g), s=3.8**2, linewidths=0.8,
                                  zorder=3, animated=True)  # fmt: skip
 
     def shares(self, positions: np.ndarray) -> np.ndarray:
         """(G',) share of the way from the by-cluster estimate to the population value
         travelled at ``positions`` (G, 2), for the clusters that have one."""
-        pic, idx = self.picture, self.index
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = (pic.ols[idx] - positions[idx, 0]) / (pic.ols[idx] - pic.fixed)
-        share[~np.isfinite(share)] = np.nan
-        return share
+        idx = self.index
+        return fractions(self.picture.ols[idx], positions[idx, 0], self.picture.fixed)
 
     def update(self, state: FrameState) -> list:
         if not len(self.index) or (self.story and (state.stage or 0) < 2 and state.progress == 0):
             return []
-        shown, clipped = on_panel(self.shares(np.asarray(state.positions)))
         p = min(1.0, max(0.0, float(state.progress)))
-        self.face[:, :3] = (1 - p) * RGB["orange"] + p * RGB["olive"]
+        self.face[:, :3] = ramp(p)
         self.face[:, 3] = 0.8
-        edge = self.face.copy()
-        self.face[clipped, 3] = 0.0
-        self.points.set_offsets(np.column_stack([self.picture.sizes[self.index], shown]))
-        self.points.set_facecolors(self.face)
-        self.points.set_edgecolors(edge)
-        self.points.set_linewidths(np.where(clipped, 0.8, 0.0))
+        show_shares(self.points, self.picture.sizes[self.index],
+                    self.shares(np.asarray(state.positions)), self.face, self.edge)  # fmt: skip
         return [self.points]
 
 
@@ -445,10 +419,8 @@ def render_strip(picture: StripPicture, frames: Frames, settings: RenderSettings
             f"frames have {frames.n_clusters} clusters, the picture {picture.n_clusters}"
         )
     story = frames.stage is not None
-    kappa_max = None
-    if frames.kappa is not None:
-        moving = ~np.isnan(frames.kappa) & (np.arange(frames.n_frames) < frames.n_move)
-        kappa_max = float(frames.kappa[moving].max())
+    moving = frames.on_path
+    kappa_max = None if moving is None else float(frames.kappa[moving].max())
     return FrameStream(StripLayout(picture, settings, kappa_max=kappa_max, story=story), frames)
 
 

@@ -25,3 +25,9 @@ def rgb(colour: str) -> np.ndarray:
 
 
 RGB = {"orange": rgb(ORANGE), "olive": rgb(OLIVE)}
+
+
+def ramp(progress: float) -> np.ndarray:
+    """(3,) the moving points' colour: orange (by-cluster) at 0, olive (mixed) at 1."""
+    p = float(progress)
+    return (1 - p) * RGB["orange"] + p * RGB["olive"]
