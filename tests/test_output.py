@@ -161,14 +161,20 @@ def test_symlink_is_followed_and_stays_a_link(tmp_path):
     assert real.read_text().startswith("y,x,cluster\n")
 
 
-def test_fifo_is_streamed_and_stays_a_fifo(tmp_path):
-    fifo = tmp_path / "pipe.csv"
+def _into_fifo(fifo, *args):
+    """Run shrink with ``-o fifo`` while a thread reads the FIFO: (process, bytes read)."""
     os.mkfifo(fifo)
     got: list[bytes] = []
     reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
     reader.start()
-    proc = shrink("simulate", "--n-cluster", "3", "-o", fifo, timeout=60)
+    proc = shrink(*args, "-o", fifo, timeout=60)
     reader.join(timeout=30)
+    return proc, got
+
+
+def test_fifo_is_streamed_and_stays_a_fifo(tmp_path):
+    fifo = tmp_path / "pipe.csv"
+    proc, got = _into_fifo(fifo, "simulate", "--n-cluster", "3")
     assert proc.returncode == 0, proc.stderr
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert got and got[0].startswith(b"y,x,cluster\n") and len(got[0].splitlines()) == 31
@@ -176,12 +182,7 @@ def test_fifo_is_streamed_and_stays_a_fifo(tmp_path):
 
 def test_gif_into_a_fifo_is_streamed(tmp_path):
     fifo = tmp_path / "pipe.gif"
-    os.mkfifo(fifo)
-    got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
-    reader.start()
-    proc = shrink("run", "-o", fifo, *QUICK, timeout=60)
-    reader.join(timeout=30)
+    proc, got = _into_fifo(fifo, "run", *QUICK)
     assert proc.returncode == 0, proc.stderr
     assert stat.S_ISFIFO(os.stat(fifo).st_mode) and got[0][:6] == b"GIF89a"
 
