@@ -15,12 +15,9 @@ import math
 from typing import Any
 
 from shrinkcli.errors import UsageError, cut
+from shrinkcli.scenario import flag as flag_name  # sd_int -> --sd-int (grid.py uses it too)
 
 MAX_PANELS = 12  # more panels than this are too small to read
-
-
-def flag_name(name: str) -> str:
-    return "--" + name.replace("_", "-")
 
 
 def parse_value(name: str, text: Any, kind: type, *, lists_ok: bool = True) -> Any:
