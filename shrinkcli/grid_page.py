@@ -34,6 +34,7 @@ from shrinkcli.page import (
     _plotlyjs_tag,
     _script_json,
     page_figure,
+    page_script,
     require_plotly,
 )
 from shrinkcli.render.dial import format_kappa
@@ -49,21 +50,11 @@ TITLE_LINE_PX = 15  # the room a second title line takes
 MARGIN = {"l": 80, "r": 200}
 CAPTION_PX = 15  # one caption line
 
-# The page's script: the single page's, with one highlighted track per panel (the
-# hovered cluster's, in its own panel) and the faint tracks of every panel rebuilt
-# from the frames (frame k holds panel p's moving points as its data[p]).
-_GRID_JS = """
-(function () {
-  var gd = document.getElementById('shrink-page');
-  var fig = JSON.parse(document.getElementById('shrink-figure').textContent);
-  var S = fig.page;
-  function decode(v) {
-    if (!v || typeof v.bdata !== 'string') { return v; }
-    var s = atob(v.bdata), b = new Uint8Array(s.length);
-    for (var i = 0; i < s.length; i++) { b[i] = s.charCodeAt(i); }
-    return v.dtype === 'f4' ? new Float32Array(b.buffer) : new Float64Array(b.buffer);
-  }
-  var nf = fig.frames.length, w = nf + 1, owner = {};
+# The page's script (shrinkcli.page.page_script) with one highlighted track per panel
+# (the hovered cluster's, in its own panel) and the faint tracks of every panel
+# rebuilt from the frames (frame k holds panel p's moving points as its data[p]).
+_GRID_JS = page_script(
+    tracks="""  var nf = fig.frames.length, w = nf + 1, owner = {};
   var tracks = S.panels.map(function (P, p) {
     var nm = P.moving_clusters.length;
     var tx = new Float32Array(nm * w).fill(NaN), ty = new Float32Array(nm * w).fill(NaN);
@@ -75,12 +66,8 @@ _GRID_JS = """
     P.moving_clusters.forEach(function (g, j) { owner[g] = [p, j]; });
     return {x: tx, y: ty};
   });
-  fig.data.forEach(function (trace) {
-    if (trace.customdata && !trace.hovertext) {
-      trace.hovertext = trace.customdata.map(function (g) { return S.texts[g]; });
-    }
-  });
-  var shown = null;
+""",
+    hover="""  var shown = null;
   function hide() {
     if (shown === null) { return; }
     Plotly.restyle(gd, {x: [[]], y: [[]]}, [S.panels[shown[0]].highlight]);
@@ -97,22 +84,8 @@ _GRID_JS = """
                    [S.panels[o[0]].highlight]);
   }
   gd.style.minWidth = S.min_width + 'px';
-  Plotly.newPlot(gd, fig.data, fig.layout, fig.config).then(function () {
-    return Plotly.addFrames(gd, fig.frames);
-  }).then(function () {
-    gd.on('plotly_hover', function (e) { show(e.points[0].customdata); });
-    gd.on('plotly_click', function (e) { show(e.points[0].customdata); });
-    gd.on('plotly_unhover', hide);
-    gd.on('plotly_buttonclicked', function (e) {
-      // Play at the end of the path starts again from no pooling
-      if (e.button.label === S.play && gd.layout.sliders[0].active === nf - 1) {
-        Plotly.animate(gd, null, S.replay);
-      }
-    });
-    gd.setAttribute('data-ready', '1');
-  });
-})();
-"""
+""",
+)
 
 
 def write_grid_page(

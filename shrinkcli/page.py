@@ -45,10 +45,11 @@ TRACKS_AS_PICTURE = 500  # more moving clusters than this: the faint tracks are 
 TRACKS_PICTURE_PX = (1600, 900)  # its size: twice a panel of ~800x450 page pixels
 BASE_MARKER = 7.0  # marker diameter in pixels (the GIF's 5 points at its 100 dpi)
 
-# The page's script: it rebuilds what the file leaves out to stay small (the faint
-# tracks, from the frames; the hover texts, from one list), draws the figure, and
-# draws the hovered cluster's track darker.
-_PAGE_JS = """
+# The page's script, shared by the single page and the grid's (shrinkcli.grid_page):
+# it rebuilds what the file leaves out to stay small (the faint tracks, from the
+# frames; the hover texts, from one list), draws the figure, and draws the hovered
+# cluster's track darker. page_script puts each page's own two parts into it.
+_SCRIPT_HEAD = """
 (function () {
   var gd = document.getElementById('shrink-page');
   var fig = JSON.parse(document.getElementById('shrink-figure').textContent);
@@ -59,34 +60,14 @@ _PAGE_JS = """
     for (var i = 0; i < s.length; i++) { b[i] = s.charCodeAt(i); }
     return v.dtype === 'f4' ? new Float32Array(b.buffer) : new Float64Array(b.buffer);
   }
-  var nf = fig.frames.length, nm = S.moving_clusters.length, w = nf + 1;
-  var tx = new Float32Array(nm * w).fill(NaN), ty = new Float32Array(nm * w).fill(NaN);
-  fig.frames.forEach(function (frame, k) {
-    var x = decode(frame.data[0].x), y = decode(frame.data[0].y);
-    for (var j = 0; j < nm; j++) { tx[j * w + k] = x[j]; ty[j * w + k] = y[j]; }
-  });
-  if (S.draw_tracks) { fig.data[S.tracks].x = tx; fig.data[S.tracks].y = ty; }
-  fig.data.forEach(function (trace) {
+"""
+_SCRIPT_TEXTS = """  fig.data.forEach(function (trace) {
     if (trace.customdata && !trace.hovertext) {
       trace.hovertext = trace.customdata.map(function (g) { return S.texts[g]; });
     }
   });
-  var track = new Array(S.texts.length).fill(-1);
-  S.moving_clusters.forEach(function (g, j) { track[g] = j; });
-  var shown = -1;
-  function show(g) {
-    var j = track[g];
-    if (j === undefined || j < 0 || j === shown) { return; }
-    shown = j;
-    Plotly.restyle(gd, {x: [Array.from(tx.subarray(j * w, j * w + nf))],
-                        y: [Array.from(ty.subarray(j * w, j * w + nf))]}, [S.highlight]);
-  }
-  function hide() {
-    if (shown < 0) { return; }
-    shown = -1;
-    Plotly.restyle(gd, {x: [[]], y: [[]]}, [S.highlight]);
-  }
-  Plotly.newPlot(gd, fig.data, fig.layout, fig.config).then(function () {
+"""
+_SCRIPT_START = """  Plotly.newPlot(gd, fig.data, fig.layout, fig.config).then(function () {
     return Plotly.addFrames(gd, fig.frames);
   }).then(function () {
     gd.on('plotly_hover', function (e) { show(e.points[0].customdata); });
@@ -102,6 +83,41 @@ _PAGE_JS = """
   });
 })();
 """
+
+
+def page_script(tracks: str, hover: str) -> str:
+    """The page's script with its own parts: ``tracks`` rebuilds the faint tracks from
+    the frames (and sets nf, the number of frames); ``hover`` defines show(g), which
+    draws cluster g's track darker, and hide(), and whatever must run before drawing."""
+    return _SCRIPT_HEAD + tracks + _SCRIPT_TEXTS + hover + _SCRIPT_START
+
+
+_PAGE_JS = page_script(
+    tracks="""  var nf = fig.frames.length, nm = S.moving_clusters.length, w = nf + 1;
+  var tx = new Float32Array(nm * w).fill(NaN), ty = new Float32Array(nm * w).fill(NaN);
+  fig.frames.forEach(function (frame, k) {
+    var x = decode(frame.data[0].x), y = decode(frame.data[0].y);
+    for (var j = 0; j < nm; j++) { tx[j * w + k] = x[j]; ty[j * w + k] = y[j]; }
+  });
+  if (S.draw_tracks) { fig.data[S.tracks].x = tx; fig.data[S.tracks].y = ty; }
+""",
+    hover="""  var track = new Array(S.texts.length).fill(-1);
+  S.moving_clusters.forEach(function (g, j) { track[g] = j; });
+  var shown = -1;
+  function show(g) {
+    var j = track[g];
+    if (j === undefined || j < 0 || j === shown) { return; }
+    shown = j;
+    Plotly.restyle(gd, {x: [Array.from(tx.subarray(j * w, j * w + nf))],
+                        y: [Array.from(ty.subarray(j * w, j * w + nf))]}, [S.highlight]);
+  }
+  function hide() {
+    if (shown < 0) { return; }
+    shown = -1;
+    Plotly.restyle(gd, {x: [[]], y: [[]]}, [S.highlight]);
+  }
+""",
+)
 
 _TEMPLATE = """<!doctype html>
 <html lang="en">
