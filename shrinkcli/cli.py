@@ -323,11 +323,12 @@ def run_command(
     from shrinkcli.output import check_distinct, stdout_guard
     from shrinkcli.pipeline import run_values
     from shrinkcli.summary import to_json
+    from shrinkcli.sweep import lists
 
     given = {**flags, "title": None if title is None else plain_text(title)}
     file_values = read_scenario(scenario, allow_outside_data=allow_outside_data) if scenario else {}
     values = merge(file_values, given)
-    if _lists(values):  # --sd-slope 0.1,0.25,1: one panel per value, as shrink grid draws
+    if lists(values):  # --sd-slope 0.1,0.25,1: one panel per value, as shrink grid draws
         files = [scenario] if scenario else []
         _grid(files, [file_values] if scenario else None, flags, output, None, title, as_json,
               quiet)  # fmt: skip
@@ -384,12 +385,6 @@ def grid_command(
     files = list(files or [])
     file_values = [read_scenario(f, allow_outside_data=allow_outside_data) for f in files]
     _grid(files, file_values or None, flags, output, cols, title, as_json, quiet)
-
-
-def _lists(values: dict[str, Any]) -> bool:
-    from shrinkcli.sweep import lists
-
-    return bool(lists(values))
 
 
 def _grid(files: list[str], file_values: list[dict[str, Any]] | None, flags: dict[str, Any],
