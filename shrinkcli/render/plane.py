@@ -70,7 +70,40 @@ def model_legend(*, no_ols: bool, truth: bool, beyond: bool, ellipses: bool,
     return handles, labels
 
 
-class PlanePanel(Reveals):
+class EstimatePanel(Reveals):
+    """What the plane's and the strip's panels share around their axes: the y label on
+    top, the legend column at the right with the pooling dial under it, the x label
+    at the bottom, centred under the axes. A subclass gives ``_legends(right, top)``
+    (returns the column's left edge and bottom) and ``kappa_max``."""
+
+    TICK_PAD = 3.0  # points between the tick labels and the axes
+
+    def _frame(self, left: float, bottom: float, right: float, top: float):
+        """Labels, legend column and dial; returns (the axes' right, bottom and top,
+        the x label)."""
+        cv, pic, s = self.canvas, self.picture, self.canvas.scale
+        ylab = cv.text(left, top, pic.ylabel, 9, ha="left", va="top", color=TEXT)
+        cv.fit_width(ylab, right - left)
+        panel_top = cv.box(ylab)[1] - 5 * s
+        column_left, column_bottom = self._legends(right, panel_top)
+        if self.kappa_max is not None:
+            self.dial = Dial(cv, column_left, column_bottom - 12 * s, right)
+        xlab = cv.text(left, bottom, pic.xlabel, 9, ha="center", va="bottom", color=TEXT)
+        probe = cv.text(0, 0, "0.5", 8, va="bottom")
+        tick_h = cv.box(probe)[3] - cv.box(probe)[1]
+        probe.remove()
+        panel_bottom = cv.box(xlab)[3] + 3 * s + tick_h + cv.px(self.TICK_PAD)
+        return column_left - 12 * s, panel_bottom, panel_top, xlab
+
+    def _centre(self, xlab, left: float, right: float) -> None:
+        """The x label centred under the placed axes, within the panel's width."""
+        cv = self.canvas
+        x0, _, x1, _ = cv.box(self.ax)
+        xlab.set_x((x0 + x1) / 2 / cv.width)
+        cv.fit_width(xlab, right - left)
+
+
+class PlanePanel(EstimatePanel):
     """The plane, its legend column and its moving points on a shared Canvas.
 
     ``kappa_max``, when given, adds the pooling-path dial (kappa from kappa_max down to 1).
@@ -126,29 +159,14 @@ class PlanePanel(Reveals):
 
     def place(self, left: float, bottom: float, right: float, top: float) -> None:
         """Lay out y label, legend column, x label and axes in a pixel rectangle."""
-        cv, ax, pic, s = self.canvas, self.ax, self.picture, self.canvas.scale
-        ylab = cv.text(left, top, pic.ylabel, 9, ha="left", va="top", color=TEXT)
-        cv.fit_width(ylab, right - left)
-        panel_top = cv.box(ylab)[1] - 5 * s
-
-        column_left, column_bottom = self._legends(right, panel_top)
-        if self.kappa_max is not None:
-            self.dial = Dial(cv, column_left, column_bottom - 12 * s, right)
-        panel_right = column_left - 12 * s
-
-        xlab = cv.text(left, bottom, pic.xlabel, 9, ha="center", va="bottom", color=TEXT)
-        probe = cv.text(0, 0, "0.5", 8, va="bottom")
-        tick_h = cv.box(probe)[3] - cv.box(probe)[1]
-        probe.remove()
-        tick_pad = 3.0  # points
-        panel_bottom = cv.box(xlab)[3] + 3 * s + tick_h + cv.px(tick_pad)
-
+        cv, ax, s = self.canvas, self.ax, self.canvas.scale
+        panel_right, panel_bottom, panel_top, xlab = self._frame(left, bottom, right, top)
         ax.set_xlim(*self.xlim)
         ax.set_ylim(*self.ylim)
         ax.set_facecolor(BACKGROUND)
         for spine in ax.spines.values():
             spine.set_visible(False)
-        ax.tick_params(length=0, labelsize=cv.fs(8), labelcolor=TICK_TEXT, pad=tick_pad)
+        ax.tick_params(length=0, labelsize=cv.fs(8), labelcolor=TICK_TEXT, pad=self.TICK_PAD)
         margin = left + 30 * s
         cv.place(ax, margin, panel_bottom, panel_right, panel_top)
         # the y tick labels decide the left edge: measure them at the final height
@@ -156,9 +174,7 @@ class PlanePanel(Reveals):
         box = ax.yaxis.get_tightbbox(cv.renderer)
         if box is not None and box.width > 0:  # move the labels' left edge onto the margin
             cv.place(ax, margin - (box.x0 - left), panel_bottom, panel_right, panel_top)
-        x0, _, x1, _ = cv.box(ax)
-        xlab.set_x((x0 + x1) / 2 / cv.width)
-        cv.fit_width(xlab, right - left)
+        self._centre(xlab, left, right)
 
     def _legends(self, right: float, top: float) -> tuple[float, float]:
         """'Model' (and 'Cluster size' when unbalanced) legends in a right-hand column.

@@ -25,11 +25,12 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from matplotlib.transforms import IdentityTransform
 
-from shrinkcli.render.canvas import Canvas, Reveals, dot
+from shrinkcli.render.canvas import Canvas, dot
 from shrinkcli.render.data import short
 from shrinkcli.render.dial import Dial
 from shrinkcli.render.layout import FrameState, Scene
 from shrinkcli.render.picture import ALPHA_RANGE, alpha_by_distance, density, track_width
+from shrinkcli.render.plane import EstimatePanel
 from shrinkcli.render.shrinkage import fractions, share_axes, show_shares
 from shrinkcli.render.stream import FrameStream
 from shrinkcli.render.style import (
@@ -93,7 +94,7 @@ def strip_legend(*, no_ols: bool, truth: bool, beyond: bool, band: bool,
     return handles, labels
 
 
-class StripPanel(Reveals):
+class StripPanel(EstimatePanel):
     """The strip, its legend column and its moving points (see module)."""
 
     def __init__(self, canvas: Canvas, picture: StripPicture, settings: RenderSettings, *,
@@ -135,27 +136,14 @@ class StripPanel(Reveals):
 
     def place(self, left: float, bottom: float, right: float, top: float) -> None:
         """Row name at the top left, legend column at the right, the estimate's name below."""
-        cv, ax, pic, s = self.canvas, self.ax, self.picture, self.canvas.scale
-        ylab = cv.text(left, top, pic.ylabel, 9, ha="left", va="top", color=TEXT)
-        cv.fit_width(ylab, right - left)
-        panel_top = cv.box(ylab)[1] - 5 * s
-        column_left, column_bottom = self._legend(right, panel_top)
-        if self.kappa_max is not None:
-            self.dial = Dial(cv, column_left, column_bottom - 12 * s, right)
-        panel_right = column_left - 12 * s
-        xlab = cv.text(left, bottom, pic.xlabel, 9, ha="center", va="bottom", color=TEXT)
-        probe = cv.text(0, 0, "0.5", 8, va="bottom")
-        tick_h = cv.box(probe)[3] - cv.box(probe)[1]
-        probe.remove()
-        panel_bottom = cv.box(xlab)[3] + 3 * s + tick_h + cv.px(3.0)
+        cv, ax, s = self.canvas, self.ax, self.canvas.scale
+        panel_right, panel_bottom, panel_top, xlab = self._frame(left, bottom, right, top)
         self.style(panel_top - panel_bottom)
         margin = left + 4 * s
         cv.place(ax, margin, panel_bottom, panel_right, panel_top)
         margin += self.row_label_width(margin)  # the row labels' left edge on the margin
         cv.place(ax, margin, panel_bottom, panel_right, panel_top)
-        x0, _, x1, _ = cv.box(ax)
-        xlab.set_x((x0 + x1) / 2 / cv.width)
-        cv.fit_width(xlab, right - left)
+        self._centre(xlab, left, right)
 
     def style(self, height: float, tick_size: float = 8) -> None:
         """The axes' window, look and row labels for a strip ``height`` pixels tall; its
@@ -167,7 +155,8 @@ class StripPanel(Reveals):
         for name, spine in ax.spines.items():
             spine.set_visible(name == "bottom")
             spine.set_color("#D9D9D9")
-        ax.tick_params(length=0, labelsize=cv.fs(tick_size), labelcolor=TICK_TEXT, pad=3.0)
+        ax.tick_params(length=0, labelsize=cv.fs(tick_size), labelcolor=TICK_TEXT,
+                       pad=self.TICK_PAD)  # fmt: skip
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: short(v)))
         pitch = height / (self.ylim[1] - self.ylim[0])
         self._row_ticks(pitch)
@@ -211,7 +200,7 @@ class StripPanel(Reveals):
         ax.set_yticks([(first[k] + last[k]) / 2 for k in kept],
                       [f"n = {int(sizes[first[k]])}" for k in kept])  # fmt: skip
 
-    def _legend(self, right: float, top: float) -> tuple[float, float]:
+    def _legends(self, right: float, top: float) -> tuple[float, float]:
         cv, pic, st = self.canvas, self.picture, self.settings
         handles, labels = strip_legend(
             no_ols=bool((~pic.has_ols).any()),
