@@ -117,8 +117,8 @@ def _batched(scenario, seeds: np.ndarray, reml: bool) -> tuple[dict[str, np.ndar
     cols["n_obs"] = stats.n.sum(axis=1)
     cols["n_clusters"] = valid_rows.sum(axis=1)
     phi_big = ~(np.max(np.abs(fit.phi), axis=1) <= _SUSPECT_PHI)  # NaN too
-    suspect = bad | ~fit.converged | fit.runaway | phi_big | ~np.isfinite(fit.criterion)
-    suspect |= stats.n.max(axis=1) <= 1
+    # not converged covers a runaway optimum and a single observation per cluster
+    suspect = bad | ~fit.converged | phi_big | ~np.isfinite(fit.criterion)
     return cols, suspect
 
 

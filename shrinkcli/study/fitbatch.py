@@ -548,7 +548,6 @@ class BatchFit:
     theta: np.ndarray  # (B, 3)
     singular: np.ndarray
     converged: np.ndarray
-    runaway: np.ndarray
     mixed: np.ndarray  # (B, G, 2)
     ols: np.ndarray  # (B, G, 2), NaN slope (both NaN for an empty slot)
     criterion: np.ndarray  # lme4's scale
@@ -597,7 +596,6 @@ def fit_batch(stats: BatchStats, core: _Core, reml: bool) -> BatchFit:
         theta=theta,
         singular=singular,
         converged=converged,
-        runaway=runaway,
         mixed=mixed,
         ols=ols,
         criterion=criterion,
