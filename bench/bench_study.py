@@ -133,28 +133,20 @@ class DaskCluster:
         self.file = work / "scheduler.json"
         self.n, self.work = n, work
 
-    def __enter__(self) -> str:
-        base = [sys.executable, "-m", "dask"]
-        log = open(self.work / "dask.log", "w")  # noqa: SIM115 (closed with the processes)
-        self.log = log
+    def _start(self, args: list[str]) -> None:
         self.procs.append(
             subprocess.Popen(
-                [
-                    *base,
-                    "scheduler",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    "0",
-                    "--no-dashboard",
-                    "--scheduler-file",
-                    str(self.file),
-                ],
-                stdout=log,
-                stderr=log,
+                [sys.executable, "-m", "dask", *args],
+                stdout=self.log,
+                stderr=self.log,
                 start_new_session=True,
-            )  # fmt: skip
+            )
         )
+
+    def __enter__(self) -> str:
+        self.log = open(self.work / "dask.log", "w")  # noqa: SIM115 (closed in __exit__)
+        self._start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                     "--scheduler-file", str(self.file)])  # fmt: skip
         deadline = time.monotonic() + 60
         while not self.file.exists():
             if time.monotonic() > deadline:
@@ -162,27 +154,9 @@ class DaskCluster:
             time.sleep(0.1)
         address = json.loads(self.file.read_text())["address"]
         for _ in range(self.n):
-            self.procs.append(
-                subprocess.Popen(
-                    [
-                        *base,
-                        "worker",
-                        address,
-                        "--host",
-                        "127.0.0.1",
-                        "--nthreads",
-                        "1",
-                        "--no-dashboard",
-                        "--death-timeout",
-                        "60",
-                        "--local-directory",
-                        str(self.work),
-                    ],
-                    stdout=log,
-                    stderr=log,
-                    start_new_session=True,
-                )  # fmt: skip
-            )
+            self._start(["worker", address, "--host", "127.0.0.1", "--nthreads", "1",
+                         "--no-dashboard", "--death-timeout", "60",
+                         "--local-directory", str(self.work)])  # fmt: skip
         from distributed import Client
 
         with Client(address, timeout=30) as client:
