@@ -21,21 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from shrinkcli.page import (
-    _TEMPLATE,
     FONT,
     PLAY,
-    PLOTLYJS,
     TEXT,
     TICK_TEXT,
     _axis,
-    _colours,
-    _config,
     _note,
-    _plotlyjs_tag,
-    _script_json,
+    check_page_options,
+    html_page,
     page_figure,
     page_script,
-    require_plotly,
+    write_html,
 )
 from shrinkcli.render.dial import format_kappa
 
@@ -106,38 +102,21 @@ def write_grid_page(
     along ``frames`` (one Frames per panel, of the pooling path: pipeline.page_settings).
     ``caption`` is the grid's lines under the slider; ``labels`` (per panel, or None)
     name the clusters in the hover text."""
-    from shrinkcli.output import text_output
-
     text = grid_page_html(pictures, frames, settings, shape=shape, limits=limits, title=title,
                           caption=caption, labels=labels, plotlyjs=plotlyjs)  # fmt: skip
-    with text_output(str(output)) as fh:
-        fh.write(text)
-    return Path(output)
+    return write_html(text, output)
 
 
 def grid_page_html(pictures, frames, settings, *, shape, limits, title: str = "",
                    caption=(), labels=None, plotlyjs: str = "inline") -> str:  # fmt: skip
     """The grid's page as one string (see write_grid_page)."""
-    if plotlyjs not in PLOTLYJS:
-        raise ValueError(f"plotlyjs must be one of {PLOTLYJS}, got {plotlyjs!r}")
-    require_plotly()
+    check_page_options(plotlyjs)
     spec = grid_figure(pictures, frames, settings, shape=shape, limits=limits, title=title,
                        caption=caption, labels=labels)  # fmt: skip
-    for trace in spec["data"]:  # the script fills them in from page.texts
-        if "customdata" in trace:
-            trace.pop("hovertext", None)
-    for panel in spec["page"]["panels"]:  # the script rebuilds them from the frames
-        tracks = spec["data"][panel["tracks"]]
-        tracks["x"], tracks["y"] = [], []
-    spec["config"] = _config()
-    return _TEMPLATE.format(
-        title=html.escape(" ".join(title.split()) or "shrink grid"),
-        background=_colours()["BACKGROUND"],
-        plotlyjs=_plotlyjs_tag(plotlyjs),
-        height=spec["layout"]["height"],
-        figure=_script_json(spec),
-        script=_GRID_JS,
-    )
+    return html_page(spec, title=" ".join(title.split()) or "shrink grid",
+                     height=spec["layout"]["height"], script=_GRID_JS,
+                     tracks=[panel["tracks"] for panel in spec["page"]["panels"]],
+                     plotlyjs=plotlyjs)  # fmt: skip
 
 
 def grid_figure(pictures, frames, settings, *, shape, limits, title: str = "", caption=(),

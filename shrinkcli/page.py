@@ -166,12 +166,8 @@ def write_page(
     ``plotlyjs="cdn"`` loads plotly.js from its public CDN instead of inlining it:
     a much smaller file that needs the network.
     """
-    from shrinkcli.output import text_output
-
-    text = page_html(picture, frames, settings, labels=labels, plotlyjs=plotlyjs)
-    with text_output(str(output)) as fh:
-        fh.write(text)
-    return Path(output)
+    return write_html(page_html(picture, frames, settings, labels=labels, plotlyjs=plotlyjs),
+                      output)  # fmt: skip
 
 
 def write_run_page(
@@ -193,25 +189,49 @@ def write_run_page(
 
 def page_html(picture, frames, settings, *, labels=None, plotlyjs: str = "inline") -> str:
     """The page as one string (see write_page)."""
+    check_page_options(plotlyjs)
+    spec = page_figure(picture, frames, settings, labels=labels)
+    return html_page(spec, title=" ".join(picture.title.split()) or "shrink", height=HEIGHT,
+                     script=_PAGE_JS, tracks=[spec["page"]["tracks"]],
+                     plotlyjs=plotlyjs)  # fmt: skip
+
+
+def check_page_options(plotlyjs: str) -> None:
+    """Refuse, before any work, an unknown ``plotlyjs`` and a missing plotly."""
     if plotlyjs not in PLOTLYJS:
         raise ValueError(f"plotlyjs must be one of {PLOTLYJS}, got {plotlyjs!r}")
     require_plotly()
-    spec = page_figure(picture, frames, settings, labels=labels)
-    page = spec["page"]
-    for trace in spec["data"]:  # the script fills them in from page.texts
+
+
+def html_page(spec: dict[str, Any], *, title: str, height: int, script: str, tracks,
+              plotlyjs: str) -> str:  # fmt: skip
+    """The page of the figure ``spec`` (a single page's or a grid's) with its ``script``.
+    What the script rebuilds is left out of the file: the hover texts of the traces
+    with customdata (from page.texts), and the faint tracks, traces ``tracks`` (from
+    the frames)."""
+    for trace in spec["data"]:
         if "customdata" in trace:
             trace.pop("hovertext", None)
-    tracks = spec["data"][page["tracks"]]  # the script rebuilds them from the frames
-    tracks["x"], tracks["y"] = [], []
-    spec["config"] = _config()
+    for index in tracks:
+        spec["data"][index]["x"], spec["data"][index]["y"] = [], []
+    spec["config"] = {"displaylogo": False, "responsive": True, "scrollZoom": False}
     return _TEMPLATE.format(
-        title=html.escape(" ".join(picture.title.split()) or "shrink"),
+        title=html.escape(title),
         background=_colours()["BACKGROUND"],
         plotlyjs=_plotlyjs_tag(plotlyjs),
-        height=HEIGHT,
+        height=height,
         figure=_script_json(spec),
-        script=_PAGE_JS,
+        script=script,
     )
+
+
+def write_html(text: str, output: str | Path) -> Path:
+    """Write a page through shrinkcli.output's one writer (atomically)."""
+    from shrinkcli.output import text_output
+
+    with text_output(str(output)) as fh:
+        fh.write(text)
+    return Path(output)
 
 
 def _plotlyjs_tag(how: str) -> str:
@@ -240,10 +260,6 @@ def _script_json(spec: dict[str, Any]) -> str:
                       ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):  # fmt: skip
         text = text.replace(bad, safe)
     return text
-
-
-def _config() -> dict[str, Any]:
-    return {"displaylogo": False, "responsive": True, "scrollZoom": False}
 
 
 def _colours() -> dict[str, str]:

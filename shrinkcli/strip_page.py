@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from shrinkcli.page import _mix, _step_label
+from shrinkcli.page import _mix, _step_label, write_html
 from shrinkcli.strip import StripPicture, outside, strip_window
 
 HEIGHT = 720
@@ -161,16 +161,12 @@ def strip_figure(picture: StripPicture, frames, settings):
 
 def write_strip_page(picture: StripPicture, frames, settings, output: str | Path) -> Path:
     """The page as one HTML file, written atomically."""
-    from shrinkcli.output import text_output
-
     text = strip_figure(picture, frames, settings).to_html(
         include_plotlyjs=True, full_html=True, auto_play=False, config={"displaylogo": False}
     )
     if not text.lstrip().lower().startswith("<!doctype"):  # plotly 6.0 leaves it out:
         text = "<!doctype html>\n" + text  # without it a browser draws in quirks mode
-    with text_output(str(output)) as fh:
-        fh.write(text)
-    return Path(output)
+    return write_html(text, output)
 
 
 def figure(data, fits, settings=None, *, title: str = ""):
