@@ -17,34 +17,15 @@ import time
 from pathlib import Path
 
 import pytest
+from test_cli_robust import QUICK, one_line, shrink
 
 from shrinkcli.output import TEMP_PREFIX, check_distinct, neutralise, remove_stale, temp_name
 
 ROOT = os.geteuid() == 0
-QUICK = ("--frames", "2", "--hold", "0", "--width", "200", "--height", "150")
-
-
-def shrink(*args, cwd=None, timeout=120, **kw) -> subprocess.CompletedProcess:
-    """The real CLI in a subprocess (file types, pipes and signals matter here)."""
-    return subprocess.run(
-        [sys.executable, "-m", "shrinkcli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=timeout,
-        **kw,
-    )
 
 
 def _digest(*paths: Path) -> list[str]:
     return [hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths]
-
-
-def _one_line_error(proc) -> None:
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("shrink: error:"), proc.stderr
-    assert "Traceback" not in proc.stderr
 
 
 @pytest.fixture
@@ -75,14 +56,14 @@ def test_fit_estimates_onto_its_data_is_refused(tmp_path, data_csv, spell):
         os.link(data_csv, tmp_path / "hard.csv")
     before = _digest(data_csv)
     proc = shrink("fit", "--data", "v.csv", "--estimates", target, cwd=tmp_path)
-    _one_line_error(proc)
+    one_line(proc)
     assert "same file as the input --data" in proc.stderr
     assert _digest(data_csv) == before
 
 
 def test_simulate_output_and_effects_on_one_file_is_refused(tmp_path):
     proc = shrink("simulate", "-o", tmp_path / "s.csv", "--effects", tmp_path / "s.csv")
-    _one_line_error(proc)
+    one_line(proc)
     assert not (tmp_path / "s.csv").exists()
 
 
@@ -90,7 +71,7 @@ def test_run_onto_its_data_is_refused(tmp_path, data_csv):
     shutil.copy(data_csv, tmp_path / "d.png")
     before = _digest(tmp_path / "d.png")
     proc = shrink("run", "--data", tmp_path / "d.png", "-o", tmp_path / "d.png", *QUICK)
-    _one_line_error(proc)
+    one_line(proc)
     assert _digest(tmp_path / "d.png") == before
 
 
@@ -99,7 +80,7 @@ def test_run_onto_a_scenario_files_data_is_refused(tmp_path, data_csv):
     (tmp_path / "s.toml").write_text('data = "d.png"\n')
     before = _digest(tmp_path / "d.png")
     proc = shrink("run", "--scenario", tmp_path / "s.toml", "-o", tmp_path / "d.png", *QUICK)
-    _one_line_error(proc)
+    one_line(proc)
     assert _digest(tmp_path / "d.png") == before
 
 
@@ -110,7 +91,7 @@ def test_batch_data_named_like_an_output_is_refused(tmp_path, data_csv):
     (tmp_path / "mine.toml").write_text('data = "out/mine_estimates.csv"\n')
     before = _digest(out / "mine_estimates.csv")
     proc = shrink("batch", tmp_path / "mine.toml", "--out-dir", out, *QUICK)
-    _one_line_error(proc)
+    one_line(proc)
     assert _digest(out / "mine_estimates.csv") == before
     assert sorted(p.name for p in out.iterdir()) == ["mine_estimates.csv"]
 
@@ -122,7 +103,7 @@ def test_batch_scenario_file_named_like_an_output_is_refused(tmp_path):
     scenario.write_text('name = "a"\nn-cluster = 5\n')
     before = _digest(scenario)
     proc = shrink("batch", scenario, "--out-dir", out, *QUICK)
-    _one_line_error(proc)
+    one_line(proc)
     assert _digest(scenario) == before
 
 
@@ -145,7 +126,7 @@ def test_outputs_that_collide_are_refused_before_work(tmp_path):
 )
 def test_two_outputs_on_stdout_are_refused(args):
     proc = shrink(*args)
-    _one_line_error(proc)
+    one_line(proc)
     assert "standard output" in proc.stderr and proc.stdout == ""
 
 
@@ -305,7 +286,7 @@ def test_a_long_legal_name_is_written(tmp_path):
 
 def test_a_name_too_long_is_one_line(tmp_path):
     proc = shrink("simulate", "-o", tmp_path / ("n" * 300 + ".csv"))
-    _one_line_error(proc)
+    one_line(proc)
     assert "longer than the file system allows" in proc.stderr
 
 
