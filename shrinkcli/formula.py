@@ -27,6 +27,7 @@ more loosely than ``+``, so ``(1 + x | g)`` is ``((1 + x) | g)``).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from shrinkcli.errors import UsageError
@@ -203,45 +204,31 @@ class _Parser:
             raise _syntax(self.src, f"{self.tok.text!r} is not expected here")
         return lhs, rhs
 
-    def bar(self) -> _Node:
-        node = self.sum()
-        while self.at("|", "||"):
+    def _left(self, operand: Callable[[], _Node], more: Callable[[], bool], kind="op") -> _Node:
+        """Operands joined by left-associative operators, while ``more()`` sees one."""
+        node = operand()
+        while more():
             op = self.take().text
-            right = self.sum()
-            node = _Node("bar", node.start, right.end, op, (node, right))
+            right = operand()
+            node = _Node(kind, node.start, right.end, op, (node, right))
         return node
+
+    def bar(self) -> _Node:
+        return self._left(self.sum, lambda: self.at("|", "||"), "bar")
 
     def sum(self) -> _Node:
-        node = self.product()
-        while self.at("+", "-"):
-            op = self.take().text
-            right = self.product()
-            node = _Node("op", node.start, right.end, op, (node, right))
-        return node
+        return self._left(self.product, lambda: self.at("+", "-"))
 
     def product(self) -> _Node:
-        node = self.special()
-        while self.at("*", "/"):
-            op = self.take().text
-            right = self.special()
-            node = _Node("op", node.start, right.end, op, (node, right))
-        return node
+        return self._left(self.special, lambda: self.at("*", "/"))
 
     def special(self) -> _Node:
-        node = self.colon()
-        while self.tok.kind == "op" and self.tok.text.startswith("%"):
-            op = self.take().text
-            right = self.colon()
-            node = _Node("op", node.start, right.end, op, (node, right))
-        return node
+        return self._left(
+            self.colon, lambda: self.tok.kind == "op" and self.tok.text.startswith("%")
+        )
 
     def colon(self) -> _Node:
-        node = self.unary()
-        while self.at(":"):
-            self.take()
-            right = self.unary()
-            node = _Node("op", node.start, right.end, ":", (node, right))
-        return node
+        return self._left(self.unary, lambda: self.at(":"))
 
     def unary(self) -> _Node:
         if self.at("+", "-"):
