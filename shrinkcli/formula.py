@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from shrinkcli.errors import UsageError
 
@@ -296,12 +296,9 @@ class _Seen:
     """What a formula asks for, gathered term by term (for the model or the nearest one)."""
 
     y: str | None = None
-    fixed: list[str] | None = None
-    groups: list[str] | None = None
-    slopes: list[str] | None = None
-
-    def __post_init__(self) -> None:
-        self.fixed, self.groups, self.slopes = [], [], []
+    fixed: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    slopes: list[str] = field(default_factory=list)
 
 
 def parse_formula(text: str) -> Formula:
