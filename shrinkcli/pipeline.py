@@ -291,22 +291,37 @@ def pooling_path_frames(data, fits, n: int):
     dense_k = np.geomspace(KAPPA_START, 1.0, 241)
     dense = pooling_path(stats, fits, dense_k)
     start = np.where(np.isfinite(fits.ols), fits.ols, dense[0])  # no OLS line: the models
+    return spaced_path(start, dense, dense_k, fits.mixed, lambda k: pooling_path(stats, fits, k), n)
+
+
+def spaced_path(start, dense, dense_k, end, models, n: int):
+    """n frames from ``start`` (G, d) along a path of models to ``end`` (G, d), spaced so
+    that every step moves the points equally on average: (kappas (n,), path (n, G, d)).
+
+    ``dense`` (K, G, d) are the models at ``dense_k`` (KAPPA_START down to 1), on which
+    the distance is measured (each coordinate in units of its spread, so intercepts and
+    slopes count alike in any units); ``models(kappas)`` gives the frames' exact models.
+    Between ``start`` and the first model the frames are a straight line (κ = ∞, see
+    pooling_path_frames).
+    """
+    import numpy as np
+
     points = np.concatenate([start[None], dense])
     scale = np.std(start, axis=0)  # intercepts and slopes on comparable scales, any units
-    scale = np.where(scale > 0, scale, np.std(points.reshape(-1, 2), axis=0))
+    scale = np.where(scale > 0, scale, np.std(points.reshape(-1, start.shape[1]), axis=0))
     scale = np.where(scale > 0, scale, 1.0)
     step = np.linalg.norm(np.diff(points, axis=0) / scale, axis=2).mean(axis=1)
     travelled = np.concatenate([[0.0], np.cumsum(step)])
     total = travelled[-1]
     if n < 3 or not total > 0:
-        return np.array([np.inf, 1.0]), np.stack([start, fits.mixed])
+        return np.array([np.inf, 1.0]), np.stack([start, end])
     targets = np.linspace(0.0, total, n)[1:-1]
     straight = targets < travelled[1]  # travelled[1]: the straight part's length
     share = targets[straight, None, None] / travelled[1]
     line = start[None] + share * (dense[0] - start)[None]
     kappas = np.exp(np.interp(targets[~straight], travelled[1:], np.log(dense_k)))
-    models = pooling_path(stats, fits, kappas) if len(kappas) else line[:0]
-    path = np.concatenate([start[None], line, models, fits.mixed[None]])
+    between = models(kappas) if len(kappas) else line[:0]
+    path = np.concatenate([start[None], line, between, end[None]])
     marks = np.full(1 + len(line), np.inf)
     return np.concatenate([marks, kappas, [1.0]]), path
 

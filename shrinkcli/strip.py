@@ -28,9 +28,9 @@ import numpy as np
 
 from shrinkcli import window
 from shrinkcli.errors import UsageError
+from shrinkcli.pipeline import KAPPA_START, spaced_path
 
 ORDERS = ("size", "estimate")
-KAPPA_START = 1e8  # as pipeline.KAPPA_START
 
 
 def is_intercept_model(fits) -> bool:
@@ -381,18 +381,6 @@ def path_samples(data, fits, picture: StripPicture, n: int):
     dense = intercept_path(data, fits, dense_k)
     dense[-1] = picture.mixed  # exact
     start = np.where(picture.has_ols, picture.ols, dense[0])
-    points = np.concatenate([start[None], dense])
-    step = np.abs(np.diff(points, axis=0)).mean(axis=1)
-    travelled = np.concatenate([[0.0], np.cumsum(step)])
-    total = travelled[-1]
-    if n < 3 or not total > 0:
-        return np.array([np.inf, 1.0]), np.stack([start, picture.mixed])
-    targets = np.linspace(0.0, total, n)[1:-1]
-    straight = targets < travelled[1]
-    share = targets[straight, None] / travelled[1] if travelled[1] > 0 else targets[straight, None]
-    line = start[None] + share * (dense[0] - start)[None]
-    kappas = np.exp(np.interp(targets[~straight], travelled[1:], np.log(dense_k)))
-    models = intercept_path(data, fits, kappas) if len(kappas) else line[:0]
-    path = np.concatenate([start[None], line, models, picture.mixed[None]])
-    marks = np.full(1 + len(line), np.inf)
-    return np.concatenate([marks, kappas, [1.0]]), path
+    kappas, path = spaced_path(start[:, None], dense[..., None], dense_k, picture.mixed[:, None],
+                               lambda k: intercept_path(data, fits, k)[..., None], n)  # fmt: skip
+    return kappas, path[..., 0]
