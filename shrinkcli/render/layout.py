@@ -82,7 +82,7 @@ class Clock:
         )
 
 
-class Scene:
+class BaseLayout:
     """One figure with every panel's static layer drawn; draws any frame by blitting.
 
     What the plane's picture (Layout) and the strip's (render.strip.StripLayout) share:
@@ -190,7 +190,7 @@ class Scene:
         return self.canvas.blit(layer, artists)
 
 
-class Layout(Scene):
+class Layout(BaseLayout):
     """The plane alone (``single``, the article's picture), or the plane, the data
     behind the highlighted clusters and the shrinkage panel (``explain``).
 

@@ -28,7 +28,7 @@ from matplotlib.transforms import IdentityTransform
 from shrinkcli.render.canvas import Canvas, dot
 from shrinkcli.render.data import short
 from shrinkcli.render.dial import Dial
-from shrinkcli.render.layout import FrameState, Scene
+from shrinkcli.render.layout import BaseLayout, FrameState
 from shrinkcli.render.picture import ALPHA_RANGE, alpha_by_distance, density, track_width
 from shrinkcli.render.plane import EstimatePanel
 from shrinkcli.render.shrinkage import fractions, share_axes, show_shares
@@ -374,8 +374,8 @@ class FactorPanel:
         return [self.points]
 
 
-class StripLayout(Scene):
-    """The strip (and, for ``--layout explain``, the factor panel) on one Scene: title,
+class StripLayout(BaseLayout):
+    """The strip (and, for ``--layout explain``, the factor panel) on one BaseLayout: title,
     story line, caption, static layers and blits as the plane's. ``to_pixel`` maps
     (estimate, row) to image (column, row) coordinates, row 0 at the top."""
 
