@@ -16,15 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from shrinkcli.page import _mix, _step_label, write_html
+from shrinkcli.page import FONT, PLAY, TEXT, TICK_TEXT, TRUTH, _mix, _step_label, write_html
 from shrinkcli.strip import StripPicture, outside, strip_window
 
 HEIGHT = 720
 LABELLED = 30  # at most this many clusters get their labels on the rows
-TRUTH = "#333333"
-TEXT = "#4D4D4D"
-TICK_TEXT = "#7F7F7F"
-FONT = "Helvetica Neue, Helvetica, Arial, sans-serif"
 
 
 def hover_texts(picture: StripPicture) -> list[str]:
@@ -146,7 +142,7 @@ def strip_figure(picture: StripPicture, frames, settings):
                       "font": {"size": 12, "color": TICK_TEXT}}],
         updatemenus=[{"type": "buttons", "direction": "left", "x": 0, "y": -0.12,
                       "xanchor": "left", "showactive": False,
-                      "buttons": [{"label": "▶ Play", "method": "animate", "args": [None, play]},
+                      "buttons": [{"label": PLAY, "method": "animate", "args": [None, play]},
                                   {"label": "❚❚ Pause", "method": "animate",
                                    "args": [[None], {"mode": "immediate",
                                                      "frame": {"duration": 0}}]}]}],
