@@ -18,8 +18,12 @@ from tests.test_grid import SIX, _files_plan  # noqa: E402
 from tests.test_html import (  # noqa: E402, F401  (browser: the shared headless Chromium)
     GD,
     READ_MOVING,
+    _click,
     _decode,
+    _drawn_point,
     _figure,
+    _hover_text,
+    _loads_offline,
     _open,
     _slide_to,
     _wait,
@@ -172,22 +176,7 @@ def test_cdn_page_is_small(grid, tmp_path):
 
 
 def test_page_loads_without_errors_or_requests(browser, grid):  # noqa: F811
-    page, _ = grid
-    browser.get_log("browser")  # empty the logs of earlier pages
-    browser.get_log("performance")
-    _open(browser, page)
-    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
-    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
-    every, by_page = [], []  # the CDP network log: every request, and the page's own
-    for entry in browser.get_log("performance"):
-        msg = json.loads(entry["message"])["message"]
-        if msg["method"] == "Network.requestWillBeSent":
-            every.append(msg["params"]["request"]["url"])
-            if msg["params"].get("documentURL") == page.as_uri():
-                by_page.append(msg["params"]["request"]["url"])
-    assert page.as_uri() in by_page, "the CDP network log saw not even the page itself"
-    assert all(u == page.as_uri() or u.startswith("data:") for u in by_page), by_page
-    assert not [u for u in every if u.startswith(("http:", "https:", "ws:", "wss:"))]
+    _loads_offline(browser, grid[0])
 
 
 def test_moving_the_slider_moves_every_panel(browser, grid):  # noqa: F811
@@ -219,48 +208,25 @@ def test_hovering_a_point_in_a_later_panel_names_its_cluster(browser, grid):  # 
     span = np.array([np.ptp(w) for w in result.window])
     gaps = [np.sort(np.hypot(*((others - mixed[g]) / span).T))[1] for g in moving]
     j = int(np.argmax(gaps))
-    point = browser.execute_script(  # the drawn point of panel p's moving trace, index j
-        GD + "var found = null, trace = arguments[0], i = arguments[1];"
-        "gd.querySelectorAll('.scatterlayer .trace').forEach(function (t) {"
-        "  if (t.__data__[0].trace.index !== trace) { return; }"
-        "  t.querySelectorAll('path.point').forEach(function (el) {"
-        "    if (el.__data__.i === i) { found = el; } }); });"
-        "return found;",
-        panel["moving"],
-        j,
-    )
+    point = _drawn_point(browser, panel["moving"], j)  # panel p's moving trace, index j
     assert point is not None
     ActionChains(browser).move_to_element(point).perform()
-    text = _wait(
-        browser,
-        "var h = document.querySelector('#shrink-page .hoverlayer .hovertext');"
-        "return h && h.textContent;",
-    )
-    assert f"cluster {result.data[p].labels[moving[j]]} (" in text
+    assert f"cluster {result.data[p].labels[moving[j]]} (" in _hover_text(browser)
     track = _wait(browser, READ_MOVING.replace("return out;", "return out.x.length && out;"),
                   panel["highlight"])  # fmt: skip
     assert len(track["x"]) == FRAMES
 
 
 def test_play_runs_and_a_toggle_shows_the_ellipses_in_every_panel(browser, grid):  # noqa: F811
-    from selenium.webdriver.common.action_chains import ActionChains
-
     page, _ = grid
     _open(browser, page)
     _slide_to(browser, "start")
-
-    def button(label: str):
-        for el in browser.find_elements("css selector", "#shrink-page .updatemenu-button"):
-            if label in el.text:
-                return el
-        raise AssertionError(f"no button {label!r}")
-
-    ActionChains(browser).move_to_element(button("Play")).click().perform()
+    _click(browser, "Play")
     _wait(browser, GD + "return gd.layout.sliders[0].active === arguments[0];", FRAMES - 1)
     ellipses = [i for i, t in enumerate(_figure(page)["data"]) if t["name"].startswith("50/80")]
     assert len(ellipses) == 4
     shown = GD + "return arguments[0].map(function (i) { return gd.data[i].visible; });"
     assert browser.execute_script(shown, ellipses) == ["legendonly"] * 4
-    ActionChains(browser).move_to_element(button("Ellipses")).click().perform()
+    _click(browser, "Ellipses")
     _wait(browser, GD + "return arguments[0].every(function (i) { return gd.data[i].visible "
           "=== true; });", ellipses)  # fmt: skip

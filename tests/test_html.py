@@ -300,17 +300,50 @@ def _slide_to(driver, end: str) -> int:
     return want
 
 
-@pytest.mark.parametrize("name", ["baseline", "chick"])
-def test_page_loads_without_errors_or_requests(browser, pages, name):
-    page, _ = pages[name]
-    browser.get_log("browser")  # empty the logs of earlier pages
-    browser.get_log("performance")
-    _open(browser, page)
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-    assert errors == []
-    assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
+def _click(driver, label: str) -> None:
+    """Click the page's button whose text holds ``label``."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    for el in driver.find_elements("css selector", "#shrink-page .updatemenu-button"):
+        if label in el.text:
+            ActionChains(driver).move_to_element(el).click().perform()
+            return
+    raise AssertionError(f"no button {label!r}")
+
+
+def _drawn_point(driver, trace: int, i: int):
+    """The drawn point of trace ``trace``, data index ``i`` (None if not drawn)."""
+    return driver.execute_script(
+        GD + "var found = null, trace = arguments[0], i = arguments[1];"
+        "gd.querySelectorAll('.scatterlayer .trace').forEach(function (t) {"
+        "  if (t.__data__[0].trace.index !== trace) { return; }"
+        "  t.querySelectorAll('path.point').forEach(function (p) {"
+        "    if (p.__data__.i === i) { found = p; } }); });"
+        "return found;",
+        trace,
+        i,
+    )
+
+
+def _hover_text(driver) -> str:
+    """The hover label's text, once it shows."""
+    return _wait(
+        driver,
+        "var h = document.querySelector('#shrink-page .hoverlayer .hovertext');"
+        "return h && h.textContent;",
+    )
+
+
+def _loads_offline(driver, page: Path) -> None:
+    """Open ``page``: no error in the console, and no request but for the page itself
+    and data: URLs (none to any host)."""
+    driver.get_log("browser")  # empty the logs of earlier pages
+    driver.get_log("performance")
+    _open(driver, page)
+    assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
+    assert driver.execute_script("return performance.getEntriesByType('resource').length") == 0
     every, by_page = [], []  # the CDP network log: every request, and the page's own
-    for entry in browser.get_log("performance"):
+    for entry in driver.get_log("performance"):
         msg = json.loads(entry["message"])["message"]
         if msg["method"] == "Network.requestWillBeSent":
             every.append(msg["params"]["request"]["url"])
@@ -319,6 +352,11 @@ def test_page_loads_without_errors_or_requests(browser, pages, name):
     assert page.as_uri() in by_page, "the CDP network log saw not even the page itself"
     assert all(u == page.as_uri() or u.startswith("data:") for u in by_page), by_page
     assert not [u for u in every if u.startswith(("http:", "https:", "ws:", "wss:"))]
+
+
+@pytest.mark.parametrize("name", ["baseline", "chick"])
+def test_page_loads_without_errors_or_requests(browser, pages, name):
+    _loads_offline(browser, pages[name][0])
 
 
 @pytest.mark.parametrize("name", ["baseline", "chick"])
@@ -364,24 +402,10 @@ def test_hovering_a_point_names_its_cluster_and_draws_its_track(browser, pages, 
     g = _lonely_cluster(result)
     j = fig["page"]["moving_clusters"].index(g)
     label = str(result.data.labels[g])
-    point = browser.execute_script(  # the drawn point of trace `moving`, data index j
-        GD + "var found = null, trace = arguments[0], i = arguments[1];"
-        "gd.querySelectorAll('.scatterlayer .trace').forEach(function (t) {"
-        "  if (t.__data__[0].trace.index !== trace) { return; }"
-        "  t.querySelectorAll('path.point').forEach(function (p) {"
-        "    if (p.__data__.i === i) { found = p; } }); });"
-        "return found;",
-        fig["page"]["moving"],
-        j,
-    )
+    point = _drawn_point(browser, fig["page"]["moving"], j)
     assert point is not None
     ActionChains(browser).move_to_element(point).perform()
-    text = _wait(
-        browser,
-        "var h = document.querySelector('#shrink-page .hoverlayer .hovertext');"
-        "return h && h.textContent;",
-    )
-    assert f"cluster {label} (" in text
+    assert f"cluster {label} (" in _hover_text(browser)
     track = _wait(browser, READ_MOVING.replace("return out;", "return out.x.length && out;"),
                   fig["page"]["highlight"])  # fmt: skip
     ols, mixed = result.fits.ols[g], result.fits.mixed[g]
@@ -411,24 +435,15 @@ def test_screenshot_shows_the_points_in_the_articles_colours(browser, pages):
 
 
 def test_play_runs_the_path_again_and_toggles_show_the_ellipses(browser, pages):
-    from selenium.webdriver.common.action_chains import ActionChains
-
     page, _ = pages["baseline"]
     _open(browser, page)
     last = _slide_to(browser, "end")
-
-    def button(label: str):
-        for el in browser.find_elements("css selector", "#shrink-page .updatemenu-button"):
-            if label in el.text:
-                return el
-        raise AssertionError(f"no button {label!r}")
-
-    ActionChains(browser).move_to_element(button("Play")).click().perform()  # at the end:
+    _click(browser, "Play")  # at the end:
     _wait(browser, GD + "var a = gd.layout.sliders[0].active; return a > 2 && a < arguments[0];",
           last)  # fmt: skip  # it plays again from no pooling
-    ActionChains(browser).move_to_element(button("Pause")).click().perform()
+    _click(browser, "Pause")
     assert browser.execute_script(GD + "return gd.data[0].visible;") == "legendonly"
-    ActionChains(browser).move_to_element(button("Ellipses")).click().perform()
+    _click(browser, "Ellipses")
     _wait(browser, GD + "return gd.data[0].visible === true;")
-    ActionChains(browser).move_to_element(button("Ellipses")).click().perform()
+    _click(browser, "Ellipses")
     _wait(browser, GD + "return gd.data[0].visible === 'legendonly';")
