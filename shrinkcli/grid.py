@@ -14,6 +14,7 @@ grid that fits the picture best (``cols`` to choose).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -165,8 +166,8 @@ _SIM_KEYS = ("obs_per_cluster", "n_cluster", "intercept", "beta", "sigma", "sd_i
 def check_plan(plan: GridPlan, width: int | None, height: int | None, cols: int | None):
     """Every panel's values, and the picture they share, checked before any work.
 
-    Returns (per-panel Scenario or None, the grid's RenderSettings, (rows, cols)).
-    Panels are all planes or all strips (grid_strip.is_strip_grid).
+    Returns (per-panel Scenario or None, the grid's RenderSettings, (rows, cols), the
+    PanelKind): panels are all planes or all strips (grid_strip.is_strip_grid).
     """
     from shrinkcli.grid_strip import is_strip_grid
     from shrinkcli.pipeline import check_values
@@ -190,7 +191,7 @@ def check_plan(plan: GridPlan, width: int | None, height: int | None, cols: int 
             own = any(flag_name(k) in str(exc) for k in varying)
             raise UsageError(f"panel {p.title!r}: {exc}" if own else str(exc)) from None
         checked.append((scenario, settings))
-    is_strip_grid(plan)
+    kind = _kind(is_strip_grid(plan))
     first = checked[0][1]
     for p, (_, s) in zip(plan.panels, checked, strict=True):
         differ = [k for k in ("frames", "hold", "fps", "ease", "ellipses", "truth", "zoom", "path",
@@ -217,7 +218,7 @@ def check_plan(plan: GridPlan, width: int | None, height: int | None, cols: int 
             f"{shape[0]} x {shape[1]} panels need at least {least[0]}x{least[1]} pixels to be "
             f"read, got {size[0]}x{size[1]}; give a larger --width/--height or --cols"
         )
-    return [c[0] for c in checked], settings, shape
+    return [c[0] for c in checked], settings, shape, kind
 
 
 # columns for n panels when no size is given: near 4:3 overall, rows filled
@@ -261,13 +262,11 @@ def run_grid(plan: GridPlan, output: str | Path | None, *, width: int | None = N
              height: int | None = None, cols: int | None = None,
              progress=None) -> GridResult:  # fmt: skip
     """Fit every panel and draw them as one animation or still (by ``output``'s suffix)."""
-    from shrinkcli.grid_strip import is_strip_grid
     from shrinkcli.pipeline import check_output, fit_data, is_page, load_data
 
     start = time.perf_counter()
-    scenarios, settings, shape = check_plan(plan, width, height, cols)
-    strip = is_strip_grid(plan)
-    if strip and is_page(output):
+    scenarios, settings, shape, kind = check_plan(plan, width, height, cols)
+    if not kind.page and is_page(output):
         raise UsageError(
             "-o .html: the grid's page draws planes only; for random-intercept models write "
             ".gif, .mp4 or .png, or each strip's page alone with shrink run -o strip.html"
@@ -290,9 +289,8 @@ def run_grid(plan: GridPlan, output: str | Path | None, *, width: int | None = N
             )  # fmt: skip
         )
     _check_columns(plan, datas, settings)
-    panel = _strip_picture if strip else _picture
     pictures = [
-        panel(p, d, f, s, settings)
+        kind.picture(p.title, d, f, s, settings)
         for p, d, f, s in zip(plan.panels, datas, fitted, scenarios, strict=True)
     ]
     if len({f.method for f in fitted}) > 1:  # say which panel is which
@@ -300,13 +298,14 @@ def run_grid(plan: GridPlan, output: str | Path | None, *, width: int | None = N
             replace(pic, caption=(f"{f.method}: {pic.caption[0]}", *pic.caption[1:]))
             for pic, f in zip(pictures, fitted, strict=True)
         ]
-    limits = shared_window(pictures, settings)
+    limits = kind.window(pictures, settings)
     path = None
     if output is not None:
-        path = _draw(plan, pictures, datas, fitted, settings, shape, limits, output, progress)
+        path = _draw(plan, kind, pictures, datas, fitted, settings, shape, limits, output,
+                     progress)  # fmt: skip
     return GridResult(plan.panels, tuple(datas), tuple(fitted), tuple(pictures), limits, shape,
                       (settings.width, settings.height), path,
-                      time.perf_counter() - start, strip)  # fmt: skip
+                      time.perf_counter() - start, kind is not PLANE)  # fmt: skip
 
 
 def _check_columns(plan: GridPlan, datas, settings) -> None:
@@ -331,16 +330,10 @@ def _pair(names) -> str:
     return " and ".join(n for n in names if n)
 
 
-def _strip_picture(plan: PanelPlan, data, fits, scenario, settings):
-    from shrinkcli.grid_strip import strip_panel
-
-    return strip_panel(plan.title, data, fits, scenario, settings)
-
-
-def _picture(plan: PanelPlan, data, fits, scenario, settings):
+def _picture(title: str, data, fits, scenario, settings):
     from shrinkcli.pipeline import make_picture
 
-    pic = make_picture(data, fits, scenario=scenario, title=plan.title, settings=settings)
+    pic = make_picture(data, fits, scenario=scenario, title=title, settings=settings)
     return replace(pic, caption=panel_caption(fits, data))
 
 
@@ -369,67 +362,90 @@ def panel_caption(fits, data) -> tuple[str, ...]:
 
 
 def shared_window(pictures, settings) -> tuple:
-    """One window holding every panel's own window (so every mixed estimate). Planes:
-    (xlim, ylim); strips: (lo, hi) of the estimate (grid_strip.shared_window)."""
+    """One window (xlim, ylim) holding every plane's own window (so every mixed estimate)."""
     from shrinkcli.draw import axis_limits
 
-    if is_strip(pictures):
-        from shrinkcli.grid_strip import shared_window as strip_window
-
-        return strip_window(pictures, settings)
     boxes = [axis_limits(p, settings) for p in pictures]
     xlim = (min(b[0][0] for b in boxes), max(b[0][1] for b in boxes))
     ylim = (min(b[1][0] for b in boxes), max(b[1][1] for b in boxes))
     return xlim, ylim
 
 
-def is_strip(pictures) -> bool:
-    """Random-intercept panels (StripPictures), whose window is (lo, hi) of the estimate."""
-    from shrinkcli.strip import StripPicture
-
-    return isinstance(pictures[0], StripPicture)
-
-
-def grid_caption(plan: GridPlan, pictures, limits, settings) -> tuple[str, ...]:
+def _beyond(pictures, limits) -> tuple[int, int]:
     from shrinkcli import window
 
-    strip = is_strip(pictures)
+    return (sum(int(window.outside(p.ols, *limits).sum()) for p in pictures),
+            sum(int(window.outside(p.mixed, *limits).sum()) for p in pictures))  # fmt: skip
+
+
+def _scene(datas, fitted, pictures, settings):
+    """(layout class, pictures, each panel's Frames, tracks) for the planes."""
+    from shrinkcli.pipeline import make_frames
+    from shrinkcli.render.grid import GridLayout, tracks_of
+
+    frames = [make_frames(d, f, settings) for d, f in zip(datas, fitted, strict=True)]
+    return GridLayout, pictures, frames, [tracks_of(f) for f in frames]
+
+
+def _window_json(limits) -> dict[str, list[float]]:
+    (x0, x1), (y0, y1) = limits
+    return {"intercept": [x0, x1], "slope": [y0, y1]}
+
+
+@dataclass(frozen=True)
+class PanelKind:
+    """What a grid of planes (PLANE) and a grid of strips (grid_strip.STRIP) do
+    differently; the grid itself (plan, fits, arrangement, caption, encoding) is one."""
+
+    picture: Callable[..., Any]  # (title, data, fits, scenario, settings) -> its picture
+    window: Callable[..., tuple]  # (pictures, settings) -> the shared window
+    beyond: Callable[..., tuple[int, int]]  # (pictures, window) -> estimates beyond it
+    scene: Callable[..., tuple]  # (datas, fits, pictures, settings) -> _scene's four
+    window_json: Callable[[tuple], dict]  # the window in --json
+    sds: str  # what the panels' captions give ({what}: the strip's mean or intercept)
+    truth: str  # what their RMSE compares
+    scaled: str  # what the pooling path scales by κ
+    notes: Callable[..., list[str]] = lambda plan, pictures: []
+    page: bool = True  # the grid has an interactive page
+
+
+PLANE = PanelKind(
+    picture=_picture,
+    window=shared_window,
+    beyond=_beyond,
+    scene=_scene,
+    window_json=_window_json,
+    sds="SDs of the random intercepts and slopes and the residual",
+    truth="RMSE against the true effects, OLS → mixed",
+    scaled="covariance",
+)
+
+
+def grid_caption(plan: GridPlan, kind: PanelKind, pictures, limits,
+                 settings) -> tuple[str, ...]:  # fmt: skip
+    from shrinkcli import window
+
     lines = []
     if plan.seed_note:
         lines.append(plan.seed_note + ".")
-    if strip:
-        from shrinkcli.grid_strip import outside_counts
-
-        beyond, mixed_beyond = outside_counts(pictures, limits)
-    else:
-        beyond = sum(int(window.outside(p.ols, *limits).sum()) for p in pictures)
-        mixed_beyond = sum(int(window.outside(p.mixed, *limits).sum()) for p in pictures)
-    edge = window.beyond_edge_line(beyond, mixed_beyond)
+    edge = window.beyond_edge_line(*kind.beyond(pictures, limits))
     if edge:
         lines.append(f"All panels: {edge[0].lower()}{edge[1:]}")
     method = {f"{'ML' if p.values.get('ml') else 'REML'}" for p in plan.panels}
-    if strip:
-        sds = f"τ the SD of the cluster {pictures[0].what}s, σ the residual SD"
-        what = "RMSE against the true intercepts, by-cluster → mixed"
-    else:
-        sds = "SDs of the random intercepts and slopes and the residual"
-        what = "RMSE against the true effects, OLS → mixed"
     truth = pictures[0].truth is not None
-    lines.append(f"{'/'.join(sorted(method))} fits; {sds}" + (f"; {what}" if truth else ""))
-    if strip:
-        from shrinkcli.grid_strip import slope_note
-
-        lines += slope_note(plan, pictures)
+    sds = kind.sds.format(what=getattr(pictures[0], "what", ""))
+    lines.append(f"{'/'.join(sorted(method))} fits; {sds}" + (f"; {kind.truth}" if truth else ""))
+    lines += kind.notes(plan, pictures)
     if settings.path == "pooling":
-        scaled = "random-intercept variance" if strip else "covariance"
-        lines.append(f"Each frame a model on the pooling path ({scaled} × κ, κ = ∞ → 1)")
+        lines.append(f"Each frame a model on the pooling path ({kind.scaled} × κ, κ = ∞ → 1)")
     return tuple(lines)
 
 
-def _draw(plan, pictures, datas, fitted, settings, shape, limits, output, progress) -> Path:
+def _draw(plan, kind, pictures, datas, fitted, settings, shape, limits, output,
+          progress) -> Path:  # fmt: skip
     from shrinkcli.encode import write_animation, write_still
     from shrinkcli.pipeline import is_page, make_frames, page_settings
-    from shrinkcli.render.grid import GridLayout, GridStream, tracks_of
+    from shrinkcli.render.grid import GridStream
 
     if is_page(output):  # the interactive page: its slider runs along the pooling path
         from shrinkcli.grid_page import write_grid_page
@@ -438,18 +454,9 @@ def _draw(plan, pictures, datas, fitted, settings, shape, limits, output, progre
         frames = [make_frames(d, f, on_path) for d, f in zip(datas, fitted, strict=True)]
         return write_grid_page(pictures, frames, settings, output, shape=shape, limits=limits,
                                title=plan.title,
-                               caption=grid_caption(plan, pictures, limits, on_path),
+                               caption=grid_caption(plan, kind, pictures, limits, on_path),
                                labels=[d.labels for d in datas])  # fmt: skip
-    if is_strip(pictures):
-        from shrinkcli.grid_strip import common_rows, panel_frames
-        from shrinkcli.render.grid_strip import StripGridLayout
-
-        frames = panel_frames(datas, fitted, pictures, settings)
-        pictures = common_rows(pictures)
-        layout, tracks = StripGridLayout, None
-    else:
-        frames = [make_frames(d, f, settings) for d, f in zip(datas, fitted, strict=True)]
-        layout, tracks = GridLayout, [tracks_of(f) for f in frames]
+    layout, pictures, frames, tracks = kind.scene(datas, fitted, pictures, settings)
     scene = layout(
         list(pictures),
         settings,
@@ -457,7 +464,7 @@ def _draw(plan, pictures, datas, fitted, settings, shape, limits, output, progre
         limits=limits,
         title=plan.title,
         captions=[p.caption for p in pictures],
-        caption=grid_caption(plan, pictures, limits, settings),
+        caption=grid_caption(plan, kind, pictures, limits, settings),
         tracks=tracks,
     )
     stream = GridStream(scene, frames)
@@ -466,6 +473,14 @@ def _draw(plan, pictures, datas, fitted, settings, shape, limits, output, progre
         return write_still(stream.draw(frames[0].n_frames - 1), output)
     return write_animation(stream, output, fps=settings.fps, n_frames=frames[0].n_frames,
                            progress=progress)  # fmt: skip
+
+
+def _kind(strip: bool) -> PanelKind:
+    if not strip:
+        return PLANE
+    from shrinkcli.grid_strip import STRIP
+
+    return STRIP
 
 
 def grouped_warnings(result: GridResult) -> list[str]:
@@ -493,11 +508,7 @@ def describe_grid(result: GridResult) -> dict[str, Any]:
         doc = to_json(f, truth=d.truth, source=d.source)
         values = {k: v for k, v in p.values.items() if v is not None and k != "title"}
         panels_doc.append({"title": p.title, "values": values, "fit": doc})
-    if result.strip:
-        window = {"estimate": list(result.window)}
-    else:
-        (x0, x1), (y0, y1) = result.window
-        window = {"intercept": [x0, x1], "slope": [y0, y1]}
+    window = _kind(result.strip).window_json(result.window)
     return {
         "output": None if result.output is None else str(result.output),
         "rows": result.shape[0],

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from shrinkcli.errors import UsageError
+from shrinkcli.grid import PanelKind
 
 
 def is_strip_grid(plan) -> bool:
@@ -103,9 +104,25 @@ def outside_counts(pictures, limits) -> tuple[int, int]:
             sum(int(outside(p.mixed, limits).sum()) for p in pictures))  # fmt: skip
 
 
-def panel_frames(datas, fits, pictures, settings) -> list:
-    """Each panel's moving estimates (strip.strip_frames), all with the same frames."""
+def scene(datas, fits, pictures, settings):
+    """(layout class, pictures with one row label, each panel's Frames, no tracks)."""
+    from shrinkcli.render.grid_strip import StripGridLayout
     from shrinkcli.strip import strip_frames
 
-    return [strip_frames(d, f, p, settings)
-            for d, f, p in zip(datas, fits, pictures, strict=True)]  # fmt: skip
+    frames = [strip_frames(d, f, p, settings)
+              for d, f, p in zip(datas, fits, pictures, strict=True)]  # fmt: skip
+    return StripGridLayout, common_rows(pictures), frames, None
+
+
+STRIP = PanelKind(
+    picture=strip_panel,
+    window=shared_window,
+    beyond=outside_counts,
+    scene=scene,
+    window_json=lambda limits: {"estimate": list(limits)},
+    sds="τ the SD of the cluster {what}s, σ the residual SD",
+    truth="RMSE against the true intercepts, by-cluster → mixed",
+    scaled="random-intercept variance",
+    notes=slope_note,
+    page=False,
+)
