@@ -202,8 +202,38 @@ def fit_ols(stats: SufficientStats) -> np.ndarray:
 # The profiled criterion on compressed clusters
 
 
+class _Coords:
+    """The way from a core's standard coordinates back to the user's units, for the
+    dataclasses below with fields shift, scale, y_shift, y_scale, x_exp, y_exp, n_obs
+    (a core without x has shift 0 and scale 1)."""
+
+    @property
+    def a_inv(self) -> np.ndarray:
+        """Standard-coordinate coefficients (per unit of y') to the stats' units."""
+        return np.array([[1.0, -self.shift / self.scale], [0.0, 1.0 / self.scale]])
+
+    @property
+    def coef_exp(self) -> np.ndarray:
+        """Powers of two from the stats' units to the user's: (intercept, slope)."""
+        return np.array([self.y_exp, self.y_exp - self.x_exp])
+
+    @property
+    def cov_exp(self) -> np.ndarray:
+        return self.coef_exp[:, None] + self.coef_exp[None, :]
+
+    def _offset(self, reml: bool, p: int) -> float:
+        """What the criterion in standard coordinates lacks on the user's scale, with p
+        fixed effects: 2 (n - p) log sd(y), plus 2 log sd(x) for REML with a slope
+        (log|X'V^-1X| changes with x)."""
+        dof = self.n_obs - p if reml else self.n_obs
+        out = 2.0 * dof * (self.y_exp * _LN2 + math.log(self.y_scale))
+        if reml and p == 2:
+            out += 2.0 * (self.x_exp * _LN2 + math.log(self.scale))
+        return out
+
+
 @dataclass(frozen=True)
-class _Core:
+class _Core(_Coords):
     """Clusters compressed to L_j = [[l11, 0], [l21, l22]], z_j and the OLS RSS, in
     standardised coordinates x' = (x - shift) / scale, y' = (y - y_shift) / y_scale,
     where x and y are in the units of SufficientStats (2**x_exp, 2**y_exp)."""
@@ -230,28 +260,8 @@ class _Core:
             self.y_exp,
         )  # fmt: skip
 
-    @property
-    def a_inv(self) -> np.ndarray:
-        """Standard-coordinate coefficients (per unit of y') to the stats' units."""
-        return np.array([[1.0, -self.shift / self.scale], [0.0, 1.0 / self.scale]])
-
-    @property
-    def coef_exp(self) -> np.ndarray:
-        """Powers of two from the stats' units to the user's: (intercept, slope)."""
-        return np.array([self.y_exp, self.y_exp - self.x_exp])
-
-    @property
-    def cov_exp(self) -> np.ndarray:
-        return self.coef_exp[:, None] + self.coef_exp[None, :]
-
     def offset(self, reml: bool) -> float:
-        """What the criterion in standard coordinates lacks on the user's scale:
-        2 (n - p) log sd(y), plus 2 log sd(x) for REML (log|X'V^-1X| changes with x)."""
-        dof = self.n_obs - 2 if reml else self.n_obs
-        out = 2.0 * dof * (self.y_exp * _LN2 + math.log(self.y_scale))
-        if reml:
-            out += 2.0 * (self.x_exp * _LN2 + math.log(self.scale))
-        return out
+        return self._offset(reml, 2)
 
 
 def _core(stats: SufficientStats) -> _Core:
@@ -857,16 +867,21 @@ def scaled_resid_quantiles(
     return np.quantile(resid / sd, [0.0, 0.25, 0.5, 0.75, 1.0])
 
 
-def _coef_scaled(core: _Core, coef: np.ndarray) -> np.ndarray:
-    """Coefficients (..., 2) in standard coordinates to the stats' units."""
+def _coef_scaled(core: _Coords, coef: np.ndarray) -> np.ndarray:
+    """Coefficients (..., 2), or intercepts alone (..., 1), in standard coordinates to
+    the stats' units."""
+    intercept = coef[..., 0] * core.y_scale + core.y_shift
+    if coef.shape[-1] == 1:
+        return intercept[..., None]
     slope = coef[..., 1] * (core.y_scale / core.scale)
-    intercept = coef[..., 0] * core.y_scale + core.y_shift - core.shift * slope
-    return np.stack((intercept, slope), axis=-1)
+    return np.stack((intercept - core.shift * slope, slope), axis=-1)
 
 
-def _cov_scaled(core: _Core, rel: np.ndarray, sigma2_std: float) -> np.ndarray:
-    """σ² times a relative covariance in standard coordinates, in the stats' units."""
-    a_inv = core.a_inv
+def _cov_scaled(core: _Coords, rel: np.ndarray, sigma2_std: float) -> np.ndarray:
+    """σ² times a relative covariance (2x2, or 1x1 for intercepts alone) in standard
+    coordinates, in the stats' units."""
+    p = len(rel)
+    a_inv = core.a_inv[:p, :p]
     return (sigma2_std * core.y_scale**2) * (a_inv @ rel @ a_inv.T)
 
 
@@ -1108,7 +1123,7 @@ _RI_GRID = np.concatenate([[0.0], np.logspace(-12.0, 12.0, 97)])  # t = θ², θ
 
 
 @dataclass(frozen=True)
-class _InterceptCore:
+class _InterceptCore(_Coords):
     """Clusters reduced to counts and standardised means, plus the pooled within-cluster
     sums (standard coordinates as in _Core; p = 2 with a fixed slope, 1 without)."""
 
@@ -1133,12 +1148,7 @@ class _InterceptCore:
         return self.sxy / self.sxx if self.sxx > 0 else math.nan
 
     def offset(self, reml: bool) -> float:
-        """As _Core.offset, with p fixed effects."""
-        dof = self.n_obs - self.p if reml else self.n_obs
-        out = 2.0 * dof * (self.y_exp * _LN2 + math.log(self.y_scale))
-        if reml and self.p == 2:
-            out += 2.0 * (self.x_exp * _LN2 + math.log(self.scale))
-        return out
+        return self._offset(reml, self.p)
 
 
 def _intercept_core(stats: SufficientStats, slope: bool) -> _InterceptCore:
@@ -1401,36 +1411,24 @@ def fit_intercept(
     else:
         vinv = np.array([[1 / float(s.c[0, 0])]])
     p = core.p
-    exp = np.array([core.y_exp, core.y_exp - core.x_exp])[:p]
-    a_inv = np.array([[1.0, -core.shift / core.scale], [0.0, 1.0 / core.scale]])[:p, :p]
+    exp = core.coef_exp[:p]
     y_scale = core.y_scale
-
-    def coef(c: np.ndarray) -> np.ndarray:  # standard coordinates (..., p) to the stats' units
-        out = np.array(c, dtype=float) * y_scale
-        if p == 2:
-            out[..., 1] = c[..., 1] * (y_scale / core.scale)
-            out[..., 0] = out[..., 0] - core.shift * out[..., 1]
-        out[..., 0] = out[..., 0] + core.y_shift
-        return out
-
-    fixed = _to_user("fixed effects", coef(beta), exp)
+    fixed = _to_user("fixed effects", _coef_scaled(core, beta), exp)
     fixed_cov = _to_user(
-        "variance of the fixed effects",
-        (sigma2_std * y_scale**2) * (a_inv @ vinv @ a_inv.T),
-        exp[:, None] + exp[None, :],
+        "variance of the fixed effects", _cov_scaled(core, vinv, sigma2_std), core.cov_exp[:p, :p]
     )
     sigma2 = float(_to_user("residual variance", sigma2_std * y_scale**2, 2 * core.y_exp))
     re_var = float(_to_user("random-intercept variance", t * sigma2_std * y_scale**2,
                             2 * core.y_exp))  # fmt: skip
     cl = np.tile(beta, (len(core.n), 1))
     cl[:, 0] += blup
-    mixed = _to_user("cluster estimates", coef(cl), exp)
+    mixed = _to_user("cluster estimates", _coef_scaled(core, cl), exp)
     bw = core.beta_within
     if p == 2:
         nopool = np.column_stack((core.yb - bw * core.xb, np.full(len(core.n), bw)))
     else:
         nopool = core.yb[:, None]
-    ols = _to_user("no-pooling estimates", coef(nopool), exp)
+    ols = _to_user("no-pooling estimates", _coef_scaled(core, nopool), exp)
     warns = []
     if core.n_obs <= len(core.n):
         warns.append(
