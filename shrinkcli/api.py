@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from shrinkcli.errors import UsageError
-from shrinkcli.formula import Formula, as_formula, check_formula_engine
+from shrinkcli.formula import Formula, as_formula
 
 API_OPTIONS = {"y": "y=", "x": "x=", "cluster": "cluster="}  # how messages name the columns
 FORMULA_WORDS = {"y": "formula=", "x": "formula=", "cluster": "formula="}
@@ -135,7 +135,6 @@ def fit(
     from shrinkcli.pipeline import fit_data
 
     loaded, model = _load(data, formula, y, x, cluster)
-    check_formula_engine(model, engine)
     fits = fit_data(loaded, reml=reml, engine=engine, formula=model)
     return FitResult(loaded, fits, model)
 
@@ -164,7 +163,6 @@ def animate(
 
     settings = RenderSettings(**picture)  # an unknown or wrong setting, before any work
     loaded, model = _load(data, formula, y, x, cluster)
-    check_formula_engine(model, engine)
     with tempfile.TemporaryDirectory(prefix="shrink-") as tmp:
         target = Path(output) if output is not None else Path(tmp) / "shrinkage.gif"
         start = time.perf_counter()
