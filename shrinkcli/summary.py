@@ -160,18 +160,7 @@ def to_text(fits, *, truth: np.ndarray | None = None, source: str = "df") -> str
     lines += [" " + r for r in _table(rows, right=False)]
     lines.append(f"Number of obs: {fits.n_obs}, groups:  {group}, {fits.n_clusters}")
     lines += ["", "Fixed effects:"]
-    se = np.sqrt(np.diag(fits.fixed_cov))
-    est_se = np.concatenate([fits.fixed, se])
-    nonzero = np.abs(est_se[(est_se != 0) & np.isfinite(est_se)])
-    digmin = 1 + math.floor(math.log10(nonzero.min())) if len(nonzero) else 0
-    cols = r_format(np.round(est_se, max(1, 4 - digmin)), 4)
-    ok_se = np.isfinite(se) & (se > 0)
-    tval = r_format(np.round(fits.fixed / se, 3), 4) if ok_se.all() else ["NaN", "NaN"]
-    rows = [["", "Estimate", "Std. Error", "t value"]]
-    rows += [
-        [name, cols[i], cols[2 + i], tval[i]] for i, name in enumerate(("(Intercept)", x_name))
-    ]
-    lines += _table(rows, right=True, first_left=True)
+    lines += _fixed_table(fits.fixed, fits.fixed_se, ["(Intercept)", x_name])
     if fits.singular:
         lines += ["optimizer: boundary (singular) fit: see help('isSingular')"]
     check = fits.engine_check
