@@ -18,7 +18,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from shrinkcli.render.style import BACKGROUND, BASE_HEIGHT, BASE_WIDTH, MIN_TEXT_PX, TEXT
+from shrinkcli.render.style import (
+    BACKGROUND,
+    BASE_HEIGHT,
+    BASE_WIDTH,
+    MIN_TEXT_PX,
+    TEXT,
+    TICK_TEXT,
+    TITLE,
+)
 
 
 def _inches(pixels: int, dpi: float) -> float:
@@ -99,6 +107,29 @@ class Canvas:
             text = text[: max(1, int(len(text) * 0.9))].rstrip()
             artist.set_text(text + "…")
         return artist
+
+    def title(self, text: str, pad: float, gap: float) -> float:
+        """A picture's title on one line across the top; returns where what follows
+        may start (``gap`` below it; without a title, ``pad`` below the top)."""
+        top = self.height - pad
+        if not text:
+            return top
+        title = self.one_line(pad, top, text, 10.5, self.width - 2 * pad, ha="left", va="top",
+                              color=TITLE)  # fmt: skip
+        return self.box(title)[1] - gap
+
+    def caption(self, lines, pad: float, room: float) -> float | None:
+        """Caption lines at the bottom left; returns their top, or None when there are
+        none or they cannot be legible (wider than the picture, or taller than
+        ``room`` of its height: then they are not drawn)."""
+        if not lines:
+            return None
+        cap = self.text(pad, pad, "\n".join(lines), 7.5, ha="left", va="bottom",
+                        color=TICK_TEXT, linespacing=1.35)  # fmt: skip
+        if not self.fit_width(cap, self.width - 2 * pad) or self.box(cap)[3] > room * self.height:
+            cap.remove()
+            return None
+        return self.box(cap)[3]
 
     def legend(self, handles, labels, title, anchor, loc, **kw):
         """A frameless legend in the picture's grey, anchored at a pixel position."""

@@ -76,22 +76,11 @@ class GridLayout:
 
     def _place(self) -> None:
         cv, s = self.canvas, self.canvas.scale
-        w, h = cv.width, cv.height
+        w = cv.width
         pad = 8 * s
-        top = h - pad
-        if self.title:
-            title = cv.one_line(pad, top, self.title, 10.5, w - 2 * pad, ha="left", va="top",
-                                color=TITLE)  # fmt: skip
-            top = cv.box(title)[1] - 6 * s
-        top = self._legend(pad, top) - 6 * s
-        bottom = pad
-        if self.caption:
-            cap = cv.text(pad, pad, "\n".join(self.caption), 7.5, ha="left", va="bottom",
-                          color=TICK_TEXT, linespacing=1.35)  # fmt: skip
-            if cv.fit_width(cap, w - 2 * pad) and cv.box(cap)[3] < 0.25 * h:
-                bottom = cv.box(cap)[3] + 4 * s
-            else:
-                cap.remove()
+        top = self._legend(pad, cv.title(self.title, pad, 6 * s)) - 6 * s
+        cap_top = cv.caption(self.caption, pad, 0.25)
+        bottom = pad if cap_top is None else cap_top + 4 * s
         pic = self.pictures[0]
         self.xlabel = cv.text(w / 2, bottom, pic.xlabel, 9, ha="center", va="bottom", color=TEXT)
         bottom = cv.box(self.xlabel)[3] + 4 * s

@@ -20,7 +20,7 @@ from shrinkcli.errors import UsageError
 from shrinkcli.render.canvas import Canvas
 from shrinkcli.render.picture import Picture
 from shrinkcli.render.plane import PlanePanel
-from shrinkcli.render.style import HIGHLIGHT, TEXT, TICK_TEXT, TITLE
+from shrinkcli.render.style import HIGHLIGHT, TEXT
 from shrinkcli.settings import RenderSettings
 from shrinkcli.tween import Frames
 
@@ -128,13 +128,9 @@ class BaseLayout:
     def _place(self) -> None:
         """Title, stage line and caption across the picture; the panels get the rest."""
         cv, pic, s = self.canvas, self.picture, self.canvas.scale
-        w, h = cv.width, cv.height
+        w = cv.width
         pad = 8 * s
-        top = h - pad
-        if pic.title:
-            title = cv.one_line(pad, top, pic.title, 10.5, w - 2 * pad, ha="left", va="top",
-                                color=TITLE)  # fmt: skip
-            top = cv.box(title)[1] - 5 * s
+        top = cv.title(pic.title, pad, 5 * s)
         self.stage_text = None
         if self.story:
             top = self._stage_line(pad, top, w - 2 * pad) - 6 * s
@@ -160,18 +156,9 @@ class BaseLayout:
 
     def _caption(self, pad: float) -> float:
         """The caption lines at the bottom; returns the top of what it took (pad if dropped)."""
-        cv = self.canvas
-        lines = list(self.picture.caption)
-        for panel in self.panels:
-            lines += panel.caption_lines()
-        if not lines:
-            return pad
-        cap = cv.text(pad, pad, "\n".join(lines), 7.5, ha="left", va="bottom", color=TICK_TEXT,
-                      linespacing=1.35)  # fmt: skip
-        if not cv.fit_width(cap, cv.width - 2 * pad) or cv.box(cap)[3] > 0.3 * cv.height:
-            cap.remove()  # too small an image for the caption to be legible
-            return pad
-        return cv.box(cap)[3]
+        lines = [*self.picture.caption, *(ln for p in self.panels for ln in p.caption_lines())]
+        top = self.canvas.caption(lines, pad, 0.3)
+        return pad if top is None else top
 
     # -- frames
 
