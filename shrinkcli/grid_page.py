@@ -130,8 +130,7 @@ def grid_figure(pictures, frames, settings, *, shape, limits, title: str = "", c
     if len(frames) != n_panels:
         raise ValueError("write_grid_page needs one Frames per panel")
     labels = list(labels) if labels is not None else [None] * n_panels
-    xlim, ylim = (float(v) for v in limits[0]), (float(v) for v in limits[1])
-    xlim, ylim = tuple(xlim), tuple(ylim)
+    xlim, ylim = (tuple(float(v) for v in lim) for lim in limits)
     specs = [
         page_figure(pic, fr, settings, labels=lab, limits=(xlim, ylim))
         for pic, fr, lab in zip(pictures, frames, labels, strict=True)
@@ -198,7 +197,7 @@ def grid_figure(pictures, frames, settings, *, shape, limits, title: str = "", c
         for image in spec["layout"]["images"]:  # faint tracks as a picture (many clusters)
             images.append({**image, "xref": "x" + ax, "yref": "y" + ax})
         xdom, ydom = cell(p)
-        r, c = divmod(p, cols)
+        c = p % cols
         x_axis = _axis("", xlim)
         x_axis.pop("title")
         y_axis = _axis(pic.ylabel if c == 0 else "", ylim)
