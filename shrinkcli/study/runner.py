@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from shrinkcli.batch import sigint_ignored
-from shrinkcli.errors import ShrinkError, UsageError
+from shrinkcli.errors import ShrinkError, UsageError, cut
 from shrinkcli.study.chunk import COLUMNS, FLOATS, INTS, ChunkTask
 from shrinkcli.study.spec import STUDY_FORMAT, Study, replication_seeds
 
@@ -305,8 +305,8 @@ def _on_dask(
         client = Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError, TypeError) as exc:
         raise UsageError(
-            f"--scheduler {_cut(address)}: cannot reach a Dask scheduler there "
-            f"({_cut(str(exc) or type(exc).__name__, 120)}); start one with "
+            f"--scheduler {cut(address)}: cannot reach a Dask scheduler there "
+            f"({cut(str(exc) or type(exc).__name__, 120)}); start one with "
             "`dask scheduler` or check the address"
         ) from None
     futures = []
@@ -315,7 +315,7 @@ def _on_dask(
             client.wait_for_workers(1, timeout=WORKER_WAIT)
         except TimeoutError:
             raise UsageError(
-                f"--scheduler {_cut(address)}: no worker joined within {WORKER_WAIT:.0f} s; "
+                f"--scheduler {cut(address)}: no worker joined within {WORKER_WAIT:.0f} s; "
                 "start one with `dask worker ADDRESS`"
             ) from None
         _check_workers(client)
@@ -346,7 +346,7 @@ def _check_workers(client) -> None:
     except Exception as exc:
         raise UsageError(
             "the Dask workers cannot run shrink's chunks "
-            f"({_cut(str(exc) or type(exc).__name__, 120)}); install shrinkcli where they run"
+            f"({cut(str(exc) or type(exc).__name__, 120)}); install shrinkcli where they run"
         ) from None
     for worker, versions in sorted(theirs.items()):
         if tuple(versions) != mine:
@@ -378,10 +378,6 @@ def _dask_result(fut) -> dict[str, Any]:
                 "chunks are saved: run the same command again to resume"
             ) from None
         raise
-
-
-def _cut(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 # ----------------------------------------------------------------------------- the study

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from shrinkcli.config import FLAG, INT, KEYS, TEXT, WANT
-from shrinkcli.errors import ShrinkError, UsageError
+from shrinkcli.errors import ShrinkError, UsageError, cut
 from shrinkcli.scenario import Scenario
 
 STUDY_FORMAT = 1  # bump when a replication's numbers change: old chunk files are then unused
@@ -144,7 +144,7 @@ def _plain(value: Any) -> str:
 
 def check_study(study: Study) -> None:
     """Every value of a study, and every cell's design, checked before any work."""
-    where = _cut(study.source, SHOWN) + ": " if study.source else ""
+    where = cut(study.source, SHOWN) + ": " if study.source else ""
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", study.name or ""):
         raise UsageError(
             f"{where}key 'name' is {_show(study.name)}; use letters, digits, '_', '-' and '.'"
@@ -268,7 +268,7 @@ def read_study(path: str | Path) -> Study:
     import tomllib
 
     path = Path(path)
-    shown = _cut(str(path), SHOWN)
+    shown = cut(str(path), SHOWN)
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -284,7 +284,7 @@ def read_study(path: str | Path) -> Study:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(
-            f"{shown}: TOML syntax error: {_cut(str(exc), 120)}; fix that line"
+            f"{shown}: TOML syntax error: {cut(str(exc), 120)}; fix that line"
         ) from None
     values: dict[str, Any] = {}
     for key, value in raw.items():
@@ -327,9 +327,5 @@ def read_study(path: str | Path) -> Study:
     )
 
 
-def _cut(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _show(value: object) -> str:
-    return _cut(repr(value))
+    return cut(repr(value))
