@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from shrinkcli.study.report import format_value
 from shrinkcli.study.runner import CHUNK_DIR, chunk_files, outputs, plan, run_study
 from shrinkcli.study.spec import read_study
 
@@ -78,7 +79,7 @@ def table(study, summary) -> str:
     head = [*keys, "gain intercept", "gain slope", "singular", "coverage", "failed"]
     rows = []
     for rec in summary.to_dict("records"):
-        cells = [_fmt(rec[k]) for k in keys]
+        cells = [format_value(rec[k]) for k in keys]
         for metric in ("gain_intercept", "gain_slope"):
             cells.append(_pct(rec[f"{metric}_mean"], rec[f"{metric}_se"]))
         cells.append(_pct(rec["singular_mean"], None))
@@ -89,12 +90,6 @@ def table(study, summary) -> str:
     lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths, strict=True))]
     lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     return "\n".join(lines) + "\n"
-
-
-def _fmt(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def _pct(mean: float, se: float | None) -> str:

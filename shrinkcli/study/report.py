@@ -153,12 +153,13 @@ def _series(study: Study, summary) -> tuple[str | None, list, list[tuple[str, li
         lines[tag].append(cell.index)
     labelled = []
     for tag, idx in lines.items():
-        label = ", ".join(f"{k} = {_fmt(v)}" for k, v in zip(others, tag, strict=True))
+        label = ", ".join(f"{k} = {format_value(v)}" for k, v in zip(others, tag, strict=True))
         labelled.append((label, idx))
     return first, xs, labelled
 
 
-def _fmt(v: Any) -> str:
+def format_value(v: Any) -> str:
+    """A grid value as the TOML wrote it (true/false, 0.5, 12), for labels and tables."""
     if isinstance(v, bool):
         return "true" if v else "false"
     return f"{v:g}" if isinstance(v, float) else str(v)
@@ -199,7 +200,7 @@ def draw_study(study: Study, summary, path: Path) -> None:
         if metric != "singular":
             ax.axhline(0.0, color="0.5", lw=0.8, ls=":")
         ax.set_title(title, fontsize=11, color="0.25", loc="left")
-        ax.set_xticks(pos, [_fmt(v) for v in xs])
+        ax.set_xticks(pos, [format_value(v) for v in xs])
         ax.set_xlabel(first or "", color="0.3")
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
