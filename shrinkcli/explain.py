@@ -236,3 +236,13 @@ def explanation(
         curve=curve,
         names=(data.names[0], data.names[1]),
     )
+
+
+def fractions(ols: np.ndarray, positions: np.ndarray, toward) -> np.ndarray:
+    """Share of the way from ``ols`` to ``toward`` travelled at ``positions`` (any
+    shape); NaN where the OLS estimate has no way to go (it equals ``toward``, or is
+    NaN). At the mixed estimates it is how far each cluster was pulled."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = (ols - positions) / (ols - toward)
+    share[~np.isfinite(share)] = np.nan
+    return share

@@ -104,14 +104,6 @@ class StripPicture:
     def has_ols(self) -> np.ndarray:
         return np.isfinite(self.ols)
 
-    def measured(self) -> np.ndarray:
-        """(G,) share of the way pulled: 1 - (mixed - fixed) / (ols - fixed); NaN where
-        the no-pooling estimate is missing or equals the population value."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = 1.0 - (self.mixed - self.fixed) / (self.ols - self.fixed)
-        share[~np.isfinite(share)] = np.nan
-        return share
-
 
 def rows(sizes: np.ndarray, mixed: np.ndarray, order: str, ols=None) -> np.ndarray:
     """(G,) row of each cluster, 0 at the bottom: by size (ties by mixed estimate), the

@@ -11,6 +11,7 @@ from conftest import DATA
 from PIL import Image
 
 from shrinkcli.data import read_csv
+from shrinkcli.explain import fractions
 from shrinkcli.pipeline import fit_data
 from shrinkcli.render.strip import StripLayout, render_strip, render_strip_still
 from shrinkcli.render.style import OLIVE, ORANGE
@@ -124,7 +125,8 @@ def test_pooling_path_runs_exactly_from_no_pooling_to_the_fit(slope):
 def test_intercept_only_share_pulled_is_the_shrinkage_factor(chick_mean):
     data, fits = chick_mean
     pic, _, _ = _case(data, fits)
-    np.testing.assert_allclose(pic.measured(), fits.shrinkage, rtol=1e-9)
+    pulled = fractions(pic.ols, pic.mixed, pic.fixed)  # share of the way to the population
+    np.testing.assert_allclose(pulled, fits.shrinkage, rtol=1e-9)
     np.testing.assert_array_equal(pic.shrinkage, fits.shrinkage)
 
 

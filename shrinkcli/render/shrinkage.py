@@ -21,6 +21,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
+from shrinkcli.explain import fractions
 from shrinkcli.render.canvas import Canvas, dot
 from shrinkcli.render.data import short
 from shrinkcli.render.picture import Picture
@@ -41,15 +42,6 @@ def on_panel(share: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         beyond = (share < YLIM[0]) | (share > YLIM[1])
     shown = np.where(beyond, np.clip(share, YLIM[0] + EDGE, YLIM[1] - EDGE), share)
     return shown, beyond
-
-
-def fractions(ols: np.ndarray, positions: np.ndarray, toward: np.ndarray) -> np.ndarray:
-    """(G, 2) share of the way from ``ols`` to ``toward`` travelled at ``positions``;
-    NaN where the OLS estimate has no way to go (it equals ``toward``, or is NaN)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = (ols - positions) / (ols - toward)
-    share[~np.isfinite(share)] = np.nan
-    return share
 
 
 def share_axes(cv: Canvas, ax) -> None:

@@ -25,13 +25,14 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from matplotlib.transforms import IdentityTransform
 
+from shrinkcli.explain import fractions
 from shrinkcli.render.canvas import Canvas, dot
 from shrinkcli.render.data import short
 from shrinkcli.render.dial import Dial
 from shrinkcli.render.layout import BaseLayout, FrameState
 from shrinkcli.render.picture import ALPHA_RANGE, alpha_by_distance, density, track_width
 from shrinkcli.render.plane import EstimatePanel
-from shrinkcli.render.shrinkage import fractions, share_axes, show_shares
+from shrinkcli.render.shrinkage import share_axes, show_shares
 from shrinkcli.render.stream import FrameStream
 from shrinkcli.render.style import (
     BACKGROUND,
