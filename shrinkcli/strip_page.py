@@ -6,11 +6,13 @@ its faint track, the population line, and the moving points on a slider along th
 exact pooling path (κ from ∞, no pooling, to 1, the fitted model) with play/pause;
 hover on a cluster gives its label, size, by-cluster and mixed estimates and its
 shrinkage factor. Simpler than the plane's page: no hover-drawn track, no buttons
-beyond play and pause (the legend hides and shows the layers).
+beyond play and pause (the legend hides and shows the layers). Labels, names and
+captions are escaped, as on that page: plotly reads its text as HTML.
 """
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ def hover_texts(picture: StripPicture) -> list[str]:
     for j in range(picture.n_clusters):
         own = f(picture.ols[j]) if np.isfinite(picture.ols[j]) else "none"
         lines = [
-            f"<b>{picture.labels[j]}</b> (n = {int(picture.sizes[j])})",
+            f"<b>{html.escape(picture.labels[j])}</b> (n = {int(picture.sizes[j])})",
             f"by-cluster {own}",
             f"mixed {f(picture.mixed[j])}",
             f"shrinkage factor {picture.shrinkage[j]:.3f}",
@@ -115,7 +117,7 @@ def strip_figure(picture: StripPicture, frames, settings):
     if picture.n_clusters <= LABELLED:
         order = np.argsort(rows)
         ticks = {"tickvals": rows[order].tolist(),
-                 "ticktext": [picture.labels[j] for j in order]}  # fmt: skip
+                 "ticktext": [html.escape(picture.labels[j]) for j in order]}  # fmt: skip
     else:
         ticks = {"showticklabels": False}
     shapes = [{"type": "line", "x0": picture.fixed, "x1": picture.fixed, "y0": 0, "y1": 1,
@@ -125,15 +127,16 @@ def strip_figure(picture: StripPicture, frames, settings):
                        "x1": picture.fixed + 1.96 * picture.re_sd, "y0": 0, "y1": 1,
                        "yref": "paper", "fillcolor": "rgba(0,0,0,0.06)", "line": {"width": 0},
                        "layer": "below"})  # fmt: skip
-    caption = "<br>".join(picture.caption)
+    caption = "<br>".join(html.escape(line) for line in picture.caption)
     layout = go.Layout(
-        title={"text": picture.title, "x": 0.01, "font": {"color": "#333333", "size": 18}},
+        title={"text": html.escape(picture.title), "x": 0.01,
+               "font": {"color": "#333333", "size": 18}},
         paper_bgcolor=BACKGROUND, plot_bgcolor=BACKGROUND, height=HEIGHT,
         font={"family": FONT, "color": TEXT},
-        xaxis={"title": picture.xlabel, "range": list(xlim), "showgrid": False,
+        xaxis={"title": html.escape(picture.xlabel), "range": list(xlim), "showgrid": False,
                "zeroline": False, "color": TICK_TEXT},
-        yaxis={"title": picture.ylabel, "range": [-1, picture.n_clusters], "showgrid": False,
-               "zeroline": False, "color": TICK_TEXT, **ticks},
+        yaxis={"title": html.escape(picture.ylabel), "range": [-1, picture.n_clusters],
+               "showgrid": False, "zeroline": False, "color": TICK_TEXT, **ticks},
         shapes=shapes,
         margin={"l": 80, "r": 40, "t": 70, "b": 200},
         legend={"title": {"text": "Model"}},

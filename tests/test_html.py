@@ -137,8 +137,8 @@ def test_hover_text_names_each_cluster_with_its_numbers(pages):
     assert not any("truth" in t for t in chick)
 
 
-def test_labels_cannot_break_out_of_the_page(tmp_path):
-    """A cluster called '</script><b>x' is shown as text, not run or drawn as markup."""
+def _odd_labels(tmp_path) -> Path:
+    """A CSV whose clusters are called '</script><b>x', 'a&b' and 'plain'."""
     csv = tmp_path / "d.csv"
     rows = ["y,x,g"]
     rng = np.random.default_rng(1)
@@ -146,15 +146,37 @@ def test_labels_cannot_break_out_of_the_page(tmp_path):
         for x in range(6):
             rows.append(f"{rng.normal() + x},{x},{label}")
     csv.write_text("\n".join(rows) + "\n")
+    return csv
+
+
+def test_labels_cannot_break_out_of_the_page(tmp_path):
+    """A cluster called '</script><b>x' is shown as text, not run or drawn as markup."""
     from shrinkcli.data import read_csv
     from shrinkcli.pipeline import run
 
+    csv = _odd_labels(tmp_path)
     run(data=read_csv(csv, y="y", x="x", cluster="g"), output=tmp_path / "p.html")
     text = (tmp_path / "p.html").read_text(encoding="utf-8")
     assert text.count("</script>") == text.count("<script")  # only the page's own scripts
     texts = _figure(tmp_path / "p.html")["page"]["texts"]
     assert any("cluster &lt;/script&gt;&lt;b&gt;x" in t for t in texts)
     assert any("cluster a&amp;b" in t for t in texts)
+
+
+def test_the_strip_page_shows_labels_as_text(tmp_path):
+    """The random-intercept page too: plotly reads hover and tick text as HTML."""
+    from shrinkcli.data import read_csv
+    from shrinkcli.pipeline import run
+    from shrinkcli.strip_page import figure
+
+    data = read_csv(_odd_labels(tmp_path), y="y", x="x", cluster="g")
+    result = run(data=data, output=None, formula="y ~ x + (1 | g)")
+    fig = figure(result.data, result.fits, title="a <b>title</b>")
+    shown = [t for trace in fig.data if trace.hovertext for t in trace.hovertext]
+    shown += list(fig.layout.yaxis.ticktext) + [fig.layout.title.text]
+    assert any(t.startswith("<b>&lt;/script&gt;&lt;b&gt;x</b>") for t in shown)
+    assert "a&amp;b" in shown and "a &lt;b&gt;title&lt;/b&gt;" in shown
+    assert not any("</script>" in t or "<b>x" in t or "<b>title" in t for t in shown)
 
 
 def test_cli_writes_the_page_and_batch_takes_html(cli, tmp_path):
