@@ -23,7 +23,7 @@ observation per cluster) or whose search did not converge are flagged for
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -128,11 +128,7 @@ def batch_core(stats: BatchStats) -> tuple[_Core, np.ndarray]:
 
 def _rows(core: _Core, idx: np.ndarray) -> _Core:
     """The problems ``idx`` of a batched core (rows may repeat)."""
-    return _Core(
-        core.l11[idx], core.l21[idx], core.l22[idx], core.z1[idx], core.z2[idx],
-        core.rss[idx], core.n_obs[idx], core.shift[idx], core.scale[idx], core.y_shift[idx],
-        core.y_scale[idx], core.x_exp[idx], core.y_exp[idx],
-    )  # fmt: skip
+    return _Core(*(getattr(core, f.name)[idx] for f in fields(_Core)))
 
 
 def _values(core: _Core, phi: np.ndarray, reml: bool) -> np.ndarray:
