@@ -159,10 +159,11 @@ def is_page(output: str | Path | None) -> bool:
 
 def page_settings(settings):
     """The page's slider runs along the exact pooling path: every step one of its
-    frames (a model), whatever --path and --ease say for the GIF."""
+    frames (a model), whatever --path, --ease and --story say for the GIF (a story's
+    first stages are not models: the page is the pooling dial)."""
     from dataclasses import replace
 
-    return replace(settings, path="pooling", ease="linear")
+    return replace(settings, path="pooling", ease="linear", story=False)
 
 
 def check_engine(engine: str) -> None:

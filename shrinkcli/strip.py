@@ -178,11 +178,10 @@ def draw_strip(data, fits, *, scenario=None, title: str = "", settings, output, 
     picture = strip_picture(data, fits, scenario=scenario, title=title, settings=settings)
     output = Path(output)
     if output.suffix.lower() == ".html":  # the slider runs along the exact pooling path
-        from dataclasses import replace
-
+        from shrinkcli.pipeline import page_settings
         from shrinkcli.strip_page import write_strip_page
 
-        page = replace(settings, path="pooling", ease="linear", story=False)
+        page = page_settings(settings)
         path = write_strip_page(picture, strip_frames(data, fits, picture, page), page, output)
         return path, describe(picture, settings)
     frames = strip_frames(data, fits, picture, settings)

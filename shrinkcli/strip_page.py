@@ -111,7 +111,7 @@ def strip_figure(picture: StripPicture, frames, settings):
                              "transition": {"duration": 0}}]}
         for k in range(n)
     ]  # fmt: skip
-    play = {"frame": {"duration": 1000 / settings.fps, "redraw": False},
+    play = {"frame": {"duration": max(20, round(1000 / settings.fps)), "redraw": False},
             "fromcurrent": True, "transition": {"duration": 0}}  # fmt: skip
     ticks = {}
     if picture.n_clusters <= LABELLED:
@@ -170,11 +170,10 @@ def write_strip_page(picture: StripPicture, frames, settings, output: str | Path
 
 def figure(data, fits, settings=None, *, title: str = ""):
     """The strip page's figure for a notebook (a plotly Figure)."""
-    from dataclasses import replace
-
+    from shrinkcli.pipeline import page_settings
     from shrinkcli.settings import RenderSettings
     from shrinkcli.strip import strip_frames, strip_picture
 
-    settings = replace(settings or RenderSettings(), path="pooling", ease="linear", story=False)
+    settings = page_settings(settings or RenderSettings())
     picture = strip_picture(data, fits, title=title, settings=settings)
     return strip_figure(picture, strip_frames(data, fits, picture, settings), settings)

@@ -289,3 +289,21 @@ def test_a_signal_that_surfaces_as_another_error_keeps_its_exit_code(
             cli_module._INTERRUPTED.clear()
         assert res.code == code and "Traceback" not in res.err
         assert res.err.strip() == (f"shrink: error: {err}" if err else "")
+
+
+def test_the_page_is_the_pooling_dial_whatever_the_gif_flags_say():
+    """A story's first frames are not models: the page's slider runs along the pooling
+    path only, for the plane's, the strip's and the grid's pages alike."""
+    from shrinkcli.pipeline import page_settings
+    from shrinkcli.settings import RenderSettings
+
+    page = page_settings(RenderSettings(story=True, path="straight", ease="cubic-in-out"))
+    assert (page.story, page.path, page.ease) == (False, "pooling", "linear")
+
+
+def test_a_story_page_is_the_plain_page(cli, tmp_path):
+    pytest.importorskip("plotly")
+    for name, extra in (("plain.html", []), ("story.html", ["--story"])):
+        got = cli("run", "-o", tmp_path / name, "--frames", "4", *extra)
+        assert got.code == 0, got.err
+    assert (tmp_path / "plain.html").read_bytes() == (tmp_path / "story.html").read_bytes()
