@@ -148,11 +148,14 @@ class DaskCluster:
         self._start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                      "--scheduler-file", str(self.file)])  # fmt: skip
         deadline = time.monotonic() + 60
-        while not self.file.exists():
-            if time.monotonic() > deadline:
-                raise RuntimeError("the Dask scheduler did not start within 60 s")
-            time.sleep(0.1)
-        address = json.loads(self.file.read_text())["address"]
+        while True:  # the file can be seen half-written
+            try:
+                address = json.loads(self.file.read_text())["address"]
+                break
+            except (FileNotFoundError, json.JSONDecodeError):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the Dask scheduler did not start within 60 s") from None
+                time.sleep(0.1)
         for _ in range(self.n):
             self._start(["worker", address, "--host", "127.0.0.1", "--nthreads", "1",
                          "--no-dashboard", "--death-timeout", "60",

@@ -440,6 +440,14 @@ def test_the_cli_prints_a_table_and_draws_the_plot(tmp_path, cli):
 # ----------------------------------------------------------------------------- Dask
 
 
+def _scheduler_info(file: Path) -> dict:
+    """The scheduler file's contents, or {} while it is missing or not yet complete."""
+    try:
+        return json.loads(file.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
 class DaskCluster:
     """A scheduler and workers on 127.0.0.1 as subprocesses (no nanny: killing a worker
     kills it); every wait is bounded and everything is stopped at the end."""
@@ -463,10 +471,10 @@ class DaskCluster:
         self._start(["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
                      "--scheduler-file", str(file)])  # fmt: skip
         deadline = time.monotonic() + WAIT
-        while not file.exists():
+        while not (info := _scheduler_info(file)):  # the file can be seen half-written
             assert time.monotonic() < deadline, "the Dask scheduler did not start"
             time.sleep(0.05)
-        self.address = json.loads(file.read_text())["address"]
+        self.address = info["address"]
         assert self.address.startswith("tcp://127.0.0.1:")
         for _ in range(workers):
             self.add_worker()
