@@ -1241,7 +1241,7 @@ def _intercept_solve(core: _InterceptCore, t: np.ndarray, reml: bool) -> _Interc
         k = core.n_obs - core.p if reml else core.n_obs
         r1 = -(a2 * e * e).sum(-1)
         r2nd = 2.0 * (a3 * e * e).sum(-1) - 2.0 * qcq
-        value = np.log1p(t * n).sum(-1) + k * (1.0 + math.log(2 * math.pi) + np.log(r2 / k))
+        value = np.log1p(t * n).sum(-1) + k * (1.0 + _LOG_2PI + np.log(r2 / k))
         d1 = s0 + k * r1 / r2
         d2 = -a2.sum(-1) + k * (r2nd / r2 - (r1 / r2) ** 2)
         if reml:
